@@ -1,0 +1,35 @@
+#include "plugvisor/common/ids.h"
+
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#include "plugvisor/common/result.h"
+
+namespace plugvisor {
+
+Error Error::errno_error(std::string what, int err) {
+  return Error{what + ": " + std::strerror(err), err};
+}
+
+std::string random_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    uint64_t bits = rng();
+    for (int i = 0; i < 16; ++i) {
+      out[half * 16 + i] = kHex[bits & 0xf];
+      bits >>= 4;
+    }
+  }
+  return out;
+}
+
+int64_t unix_millis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace plugvisor

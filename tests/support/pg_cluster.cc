@@ -1,0 +1,1 @@
+// placeholder: pg_cluster being written
