@@ -33,7 +33,8 @@ struct LogLimits {
 
 struct PluginConfig {
   std::string id;
-  std::string executable;  // absolute after loading (relative paths resolve against the config file)
+  std::string
+      executable;  // absolute after loading (relative paths resolve against the config file)
   std::vector<std::string> args;
   std::map<std::string, std::string> env;
   bool enabled = true;
@@ -49,9 +50,9 @@ struct PluginConfig {
 };
 
 struct DatabaseConfig {
-  std::string url;           // empty: the embedded cluster under state_dir
-  std::string embedded_user; // when run as root: the user the embedded cluster runs as
-  std::string pg_bindir;     // empty: the newest /usr/lib/postgresql/*/bin
+  std::string url;            // empty: the embedded cluster under state_dir
+  std::string embedded_user;  // when run as root: the user the embedded cluster runs as
+  std::string pg_bindir;      // empty: the newest /usr/lib/postgresql/*/bin
 };
 
 struct ReceiptWriterConfig {
@@ -61,11 +62,13 @@ struct ReceiptWriterConfig {
 };
 
 struct SupervisorConfig {
-  std::string source;  // the file it came from, for messages
+  std::string source;                     // the file it came from, for messages
   std::string listen = "127.0.0.1:7701";  // host:port or unix:/path
   std::string state_dir;                  // empty: chosen at start (see README)
   std::string runner_path;                // empty: plugvisor-runner next to plugvisord
   std::string log_level = "info";
+  // Absolute; empty if unset. Relative plugin executables were resolved against it.
+  std::string plugin_dir;
   DatabaseConfig database;
   ReceiptWriterConfig receipts;
   dispatch::DispatchLimits limits;
@@ -73,10 +76,14 @@ struct SupervisorConfig {
   std::vector<PluginConfig> plugins;
 };
 
-// Parses YAML text. Every error names the file, the key path (e.g. plugins[2].guards.breaker_open_ms)
+// Parses YAML text. Relative paths (executables, plugin_dir, state_dir, runner, pg_bindir)
+// resolve against base_dir, executables against plugin_dir when it is set. ${VAR} and
+// ${VAR:-default} are expanded from the environment in every scalar. Unknown keys are errors.
+// Every error names the file, the key path (e.g. plugins[2].guards.breaker_open_ms)
 // and what was wrong; nothing is partially applied.
 Result<SupervisorConfig> parse_config(std::string_view yaml_text, const std::string& source_name,
                                       const std::string& base_dir);
+// Reads `path` and parses it with the file's directory as base_dir.
 Result<SupervisorConfig> load_config(const std::string& path);
 
 }  // namespace plugvisor::config

@@ -20,7 +20,7 @@ struct GuardConfig {
   milliseconds backoff_initial{1'000};
   milliseconds backoff_max{300'000};
   double backoff_multiplier = 2.0;
-  double backoff_jitter = 0.25;  // +-25 %
+  double backoff_jitter = 0.25;               // +-25 %
   milliseconds backoff_reset_after{600'000};  // healthy running time that resets the backoff
   uint32_t crash_loop_max_failures = 5;
   milliseconds crash_loop_window{300'000};

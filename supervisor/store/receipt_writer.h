@@ -1,3 +1,4 @@
+// The receipts' way into PostgreSQL: batched, asynchronous, bounded.
 #pragma once
 
 #include <atomic>
@@ -5,19 +6,22 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "config/config.h"
 #include "dispatch/types.h"
+#include "store/connection.h"
 
 namespace plugvisor::store {
 
 struct WriterStats {
   uint64_t queued = 0;   // waiting now
   uint64_t written = 0;  // total
-  uint64_t dropped = 0;  // total, because the queue was full
+  uint64_t dropped = 0;  // total, because the queue was full (or, rarely, the database refused
+                         // a batch's data outright)
   bool connected = false;
 };
 
@@ -29,6 +33,8 @@ class ReceiptWriter final : public dispatch::ReceiptSink {
  public:
   ReceiptWriter(std::string url, config::ReceiptWriterConfig config);
   ~ReceiptWriter() override;  // flush(2 s) then stop
+  ReceiptWriter(const ReceiptWriter&) = delete;
+  ReceiptWriter& operator=(const ReceiptWriter&) = delete;
 
   void submit(std::vector<dispatch::Receipt> receipts) override;
   // Writes everything queued, waiting at most `timeout`; returns false if some is left.
@@ -37,6 +43,12 @@ class ReceiptWriter final : public dispatch::ReceiptSink {
 
  private:
   void run();
+  void loop();
+  // Writes the oldest batch (called with mu_ held, releases it around the INSERT). Returns
+  // false if the database is away (the batch stays queued).
+  bool write_one_batch(std::unique_lock<std::mutex>& lock, Connection& conn);
+  void note_outage(const std::string& why);  // warns once per outage
+
   std::string url_;
   config::ReceiptWriterConfig config_;
   mutable std::mutex mu_;
@@ -49,6 +61,8 @@ class ReceiptWriter final : public dispatch::ReceiptSink {
   std::atomic<bool> connected_{false};
   bool stopping_ = false;
   bool flush_requested_ = false;
+  bool drop_logged_ = false;  // one warning per episode of a full queue
+  bool in_outage_ = false;    // writer thread only
   std::thread thread_;
 };
 

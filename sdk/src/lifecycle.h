@@ -1,0 +1,63 @@
+// Lifecycle: the serving state shared by the gRPC service, the signal and hangup watchers and
+// run(). It decides whether a new invocation is admitted, remembers which ones are in flight
+// (until their handler returns, even if the caller gave up) and carries the stop request.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace plugvisor::sdk::detail {
+
+class Lifecycle {
+ public:
+  // Holds one admitted invocation; it leaves the in-flight list when the ticket dies.
+  class Ticket {
+   public:
+    Ticket(Lifecycle& owner, std::multiset<std::string>::iterator it) : owner_(&owner), it_(it) {}
+    Ticket(Ticket&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), it_(o.it_) {}
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    Ticket& operator=(Ticket&&) = delete;
+    ~Ticket();
+
+   private:
+    Lifecycle* owner_;
+    std::multiset<std::string>::iterator it_;
+  };
+
+  struct StopRequest {
+    std::chrono::milliseconds grace{0};
+    std::string why;
+  };
+
+  // Admits an invocation unless a stop was requested.
+  std::optional<Ticket> admit(const std::string& invocation_id);
+  std::vector<std::string> in_flight() const;
+
+  // The first request wins; later ones may only shorten the grace (a second SIGTERM, or the
+  // supervisor hanging up while a Shutdown drain is under way).
+  void request_stop(std::chrono::milliseconds grace, std::string why);
+  bool stopping() const;
+  // Blocks until request_stop() and returns what was asked; the grace clock starts then.
+  StopRequest wait_for_stop();
+  // Waits until nothing is in flight or the stop's grace runs out; false if handlers remain.
+  bool drain();
+
+ private:
+  void release(std::multiset<std::string>::iterator it);
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::multiset<std::string> in_flight_;
+  std::optional<StopRequest> stop_;
+  std::chrono::steady_clock::time_point stop_deadline_ =
+      std::chrono::steady_clock::time_point::max();
+};
+
+}  // namespace plugvisor::sdk::detail

@@ -1,0 +1,156 @@
+// Plugin::run: serve plugin.v1 on the inherited fd 3 until the supervisor says stop.
+#include <fcntl.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/server_posix.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string_view>
+
+#include "lifecycle.h"
+#include "plugvisor/sdk/plugin.h"
+#include "service.h"
+#include "watchers.h"
+
+namespace plugvisor::sdk {
+namespace {
+
+constexpr int kPluginFd = 3;  // plugin.v1: we serve
+constexpr int kHostFd = 4;    // host.v1: we are the client (kept open for the host services)
+
+bool is_socket(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+void print_not_supervised(const Plugin& plugin, const char* argv0) {
+  std::cerr << argv0 << ": this is a plugvisor plugin (" << plugin.id() << " " << plugin.version()
+            << "); plugvisord starts it and talks to it over fd 3, which is not a socket here.\n"
+            << "List it in plugvisord's config to run it, test its handlers with the SDK's "
+               "harness, or run `"
+            << argv0 << " --describe` to see what it handles.\n";
+}
+
+// --describe: what Describe would say, for operators and packaging scripts.
+void print_description(const Plugin& plugin) {
+  Json hooks = Json::array();
+  for (const auto& r : plugin.registrations()) {
+    hooks.push_back(
+        {{"hook", r.hook},
+         {"priority", r.options.priority},
+         {"fail_policy",
+          r.options.fail_policy == FailPolicy::fail_closed ? "fail_closed" : "fail_open"}});
+  }
+  Json out = {{"id", plugin.id()},
+              {"version", plugin.version()},
+              {"protocol_versions", detail::kProtocolVersions},
+              {"hooks", hooks}};
+  std::cout << out.dump(2) << std::endl;
+}
+
+// The supervisor's fds must not leak into anything the plugin itself spawns.
+void prepare_fd(int fd, bool nonblocking) {
+  const int fd_flags = ::fcntl(fd, F_GETFD);
+  if (fd_flags >= 0) ::fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC);
+  if (!nonblocking) return;
+  const int fl_flags = ::fcntl(fd, F_GETFL);
+  if (fl_flags >= 0) ::fcntl(fd, F_SETFL, fl_flags | O_NONBLOCK);
+}
+
+// Restores the caller's signal mask when run() returns.
+class SignalMaskGuard {
+ public:
+  explicit SignalMaskGuard(const sigset_t& block) { pthread_sigmask(SIG_BLOCK, &block, &old_); }
+  ~SignalMaskGuard() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SignalMaskGuard(const SignalMaskGuard&) = delete;
+  SignalMaskGuard& operator=(const SignalMaskGuard&) = delete;
+
+ private:
+  sigset_t old_{};
+};
+
+int serve(Plugin& plugin, int argc, char** argv) {
+  const char* argv0 = argc > 0 ? argv[0] : "plugin";
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--describe") {
+      print_description(plugin);
+      return 0;
+    }
+  }
+  if (!is_socket(kPluginFd)) {
+    print_not_supervised(plugin, argv0);
+    return 2;
+  }
+  prepare_fd(kPluginFd, /*nonblocking=*/true);
+  if (is_socket(kHostFd)) prepare_fd(kHostFd, /*nonblocking=*/false);
+  // A log write to a vanished supervisor must fail with EPIPE, not kill the plugin.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  // Block the stop signals before gRPC starts threads, so they inherit the mask and only the
+  // watcher ever sees SIGTERM/SIGINT.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  SignalMaskGuard mask(stop_signals);
+
+  detail::Lifecycle lifecycle;
+  detail::SignalWatcher signals(stop_signals, lifecycle);
+  detail::PluginService service(plugin, lifecycle);
+
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  // The supervisor enforces the payload cap; the plugin trusts its only peer.
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxSendMessageSize(64 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) {
+    Logger{}.error("could not start the gRPC server");
+    return 1;
+  }
+  detail::HangupWatcher hangup(kPluginFd, lifecycle);
+  // gRPC owns fd 3 from here on and closes it when the server goes away.
+  grpc::AddInsecureChannelFromFd(server.get(), kPluginFd);
+  Logger{}.info("serving plugin.v1 on fd 3",
+                {{"plugin", plugin.id()}, {"version", plugin.version()}});
+
+  const auto stop = lifecycle.wait_for_stop();
+  Logger{}.info("stopping", {{"why", stop.why}, {"grace_ms", stop.grace.count()}});
+  if (!lifecycle.drain()) {
+    // A handler that ignores its deadline cannot be interrupted, and the synchronous server
+    // would wait for it forever in Shutdown(); leave now so the supervisor sees a prompt exit.
+    Logger{}.warn("grace ran out with handlers still running; exiting without them",
+                  {{"in_flight", lifecycle.in_flight()}});
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
+  // Nothing is in flight and new invocations are refused; give the calls still being answered
+  // (Shutdown itself, InFlight) a moment, then cancel whatever is left.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server->Wait();
+  Logger{}.info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int Plugin::run(int argc, char** argv) {
+  // main() gets an exit code, never an exception from the SDK's plumbing.
+  try {
+    return serve(*this, argc, argv);
+  } catch (const std::exception& e) {
+    Logger{}.error("plugin stopped by an error", {{"error", e.what()}});
+  } catch (...) {
+    Logger{}.error("plugin stopped by an unknown error");
+  }
+  return 1;
+}
+
+}  // namespace plugvisor::sdk

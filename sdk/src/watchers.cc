@@ -1,0 +1,92 @@
+#include "watchers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "plugvisor/sdk/plugin.h"
+#include "service.h"
+
+namespace plugvisor::sdk::detail {
+
+SignalWatcher::SignalWatcher(const sigset_t& signals, Lifecycle& lifecycle)
+    : signals_(signals), lifecycle_(lifecycle), thread_([this] { loop(); }) {}
+
+SignalWatcher::~SignalWatcher() {
+  done_.store(true);
+  // The signal is blocked in the watcher too, so it stays pending for that thread and wakes
+  // its sigwait(); done_ tells the loop it was us.
+  pthread_kill(thread_.native_handle(), SIGTERM);
+  thread_.join();
+}
+
+void SignalWatcher::loop() {
+  int received = 0;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals_, &sig) != 0) continue;
+    if (done_.load()) return;
+    // Nothing may escape this thread; a failed log line must not lose the signal either.
+    try {
+      const std::string name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+      if (++received > 1) {
+        // Someone insists (a second Ctrl-C or SIGTERM): stop waiting for handlers.
+        Logger{}.warn("received " + name + " again, exiting now");
+        std::fflush(stdout);
+        std::_Exit(128 + sig);
+      }
+      Logger{}.info("received " + name + ", draining in-flight invocations",
+                    {{"grace_ms", kDefaultGrace.count()}});
+      lifecycle_.request_stop(kDefaultGrace, name);
+    } catch (...) {
+      lifecycle_.request_stop(kDefaultGrace, {});
+    }
+  }
+}
+
+HangupWatcher::HangupWatcher(int fd, Lifecycle& lifecycle)
+    : watched_(::fcntl(fd, F_DUPFD_CLOEXEC, 0)),
+      wake_(::eventfd(0, EFD_CLOEXEC)),
+      lifecycle_(lifecycle) {
+  if (watched_ && wake_) thread_ = std::thread([this] { loop(); });
+}
+
+HangupWatcher::~HangupWatcher() {
+  if (!thread_.joinable()) return;
+  const uint64_t one = 1;
+  // An eventfd write of 8 bytes cannot be partial; a failure would mean a broken eventfd.
+  if (::write(wake_.get(), &one, sizeof one) == sizeof one)
+    thread_.join();
+  else
+    thread_.detach();
+}
+
+void HangupWatcher::loop() {
+  pollfd fds[2] = {{watched_.get(), POLLRDHUP, 0}, {wake_.get(), POLLIN, 0}};
+  for (;;) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;  // cannot watch; the supervisor still has the Shutdown RPC and signals
+    }
+    if (fds[1].revents != 0) return;
+    if (fds[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+      // During a shutdown the hang-up is usually our own server closing the socket.
+      if (!lifecycle_.stopping()) Logger{}.warn("the supervisor closed fd 3; stopping");
+      try {
+        lifecycle_.request_stop(std::chrono::milliseconds{0}, "fd 3 hung up");
+      } catch (...) {  // only the reason string can fail to allocate; never leave the thread
+        lifecycle_.request_stop(std::chrono::milliseconds{0}, {});
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace plugvisor::sdk::detail

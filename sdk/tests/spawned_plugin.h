@@ -1,0 +1,158 @@
+// Test helper: starts a plugin binary the way plugvisord does (fd 3 = plugin.v1 socketpair end,
+// fd 4 = host.v1 socketpair end, both non-blocking) and talks plugin.v1 to it.
+#pragma once
+
+#include <fcntl.h>
+#include <grpcpp/create_channel_posix.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "plugvisor/common/unique_fd.h"
+#include "plugvisor/plugin/v1/plugin.grpc.pb.h"
+
+extern char** environ;
+
+namespace plugvisor::sdk::test {
+
+namespace pb = ::plugvisor::plugin::v1;
+
+inline std::string plugin_path(const std::string& name) {
+  return std::string(PLUGVISOR_PLUGIN_DIR) + "/" + name;
+}
+
+class SpawnedPlugin {
+ public:
+  // stdout_fd >= 0 becomes the child's stdout (e.g. a pipe the test reads).
+  SpawnedPlugin(const std::string& path, std::vector<std::string> args = {}, int stdout_fd = -1) {
+    auto [mine, theirs] = pair();
+    auto [host_mine, host_theirs] = pair();
+    std::vector<std::string> argv_s{path};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    // dup2 clears FD_CLOEXEC on the target; the sources are >= 10 and close on exec.
+    posix_spawn_file_actions_adddup2(&actions, theirs.get(), 3);
+    posix_spawn_file_actions_adddup2(&actions, host_theirs.get(), 4);
+    if (stdout_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+    const int rc = posix_spawn(&pid_, path.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error("posix_spawn " + path + " failed");
+    host_ = std::move(host_mine);
+    // gRPC takes ownership of the fd.
+    channel_ = grpc::CreateInsecureChannelFromFd("plugin", mine.release());
+    stub_ = pb::Plugin::NewStub(channel_);
+  }
+  ~SpawnedPlugin() {
+    stub_.reset();
+    channel_.reset();
+    if (pid_ > 0 && !exit_status_) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  SpawnedPlugin(const SpawnedPlugin&) = delete;
+  SpawnedPlugin& operator=(const SpawnedPlugin&) = delete;
+
+  pb::Plugin::Stub& stub() { return *stub_; }
+  pid_t pid() const { return pid_; }
+  // Drops our end of fd 3, as a dying supervisor would.
+  void hang_up() {
+    stub_.reset();
+    channel_.reset();
+  }
+
+  grpc::Status describe(pb::DescribeResponse* out, std::vector<uint32_t> versions = {1},
+                        const std::string& settings_json = "{}") {
+    pb::DescribeRequest req;
+    for (auto v : versions) req.add_supported_protocol_versions(v);
+    req.set_settings_json(settings_json);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub_->Describe(&ctx, req, out);
+  }
+
+  grpc::Status invoke(const std::string& hook, const std::string& data_json,
+                      pb::InvokeResponse* out,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                      const std::string& invocation_id = "inv-1") {
+    pb::InvokeRequest req;
+    req.set_hook(hook);
+    req.set_data_json(data_json);
+    req.set_timeout_ms(static_cast<uint32_t>(timeout.count()));
+    req.mutable_context()->set_invocation_id(invocation_id);
+    req.mutable_context()->set_tenant_id("t1");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+    return stub_->Invoke(&ctx, req, out);
+  }
+
+  grpc::Status shutdown(uint32_t grace_ms) {
+    pb::ShutdownRequest req;
+    req.set_grace_ms(grace_ms);
+    pb::ShutdownResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub_->Shutdown(&ctx, req, &resp);
+  }
+
+  std::vector<std::string> in_flight() {
+    pb::InFlightRequest req;
+    pb::InFlightResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!stub_->InFlight(&ctx, req, &resp).ok()) return {"<InFlight failed>"};
+    return {resp.invocation_ids().begin(), resp.invocation_ids().end()};
+  }
+
+  // The raw wait status once the process has exited, or nullopt after `timeout`.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!exit_status_) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exit_status_ = status;
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return exit_status_;
+  }
+
+ private:
+  // A connected pair, both non-blocking and close-on-exec, moved above the low fds so dup2 to
+  // 3 and 4 can never be a no-op that keeps FD_CLOEXEC.
+  static std::pair<UniqueFd, UniqueFd> pair() {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+      throw std::runtime_error("socketpair failed");
+    }
+    UniqueFd a(fds[0]), b(fds[1]);
+    return {UniqueFd(::fcntl(a.get(), F_DUPFD_CLOEXEC, 10)),
+            UniqueFd(::fcntl(b.get(), F_DUPFD_CLOEXEC, 10))};
+  }
+
+  pid_t pid_ = -1;
+  std::optional<int> exit_status_;
+  UniqueFd host_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::Plugin::Stub> stub_;
+};
+
+}  // namespace plugvisor::sdk::test

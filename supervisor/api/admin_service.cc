@@ -1,0 +1,154 @@
+#include "api/admin_service.h"
+
+#include <boost/asio/post.hpp>
+#include <future>
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "api/convert.h"
+
+namespace plugvisor::api {
+
+namespace av1 = plugvisor::admin::v1;
+using std::chrono::milliseconds;
+
+namespace {
+
+grpc::Status not_found(const std::string& id) {
+  return {grpc::StatusCode::NOT_FOUND, "no plugin '" + id + "' in the config"};
+}
+
+}  // namespace
+
+grpc::Status AdminService::ListPlugins(grpc::ServerContext*, const av1::ListPluginsRequest*,
+                                       av1::ListPluginsResponse* resp) {
+  for (const auto& s : deps_.plugins.snapshots()) to_proto(s, resp->add_plugins());
+  auto* sup = resp->mutable_supervisor();
+  sup->set_version(deps_.version);
+  sup->set_uptime_ms(
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - deps_.started_at)
+          .count());
+  auto stats = deps_.receipts.stats();
+  sup->set_database_connected(deps_.store.connected() && stats.connected);
+  sup->set_database(deps_.database);
+  sup->set_receipts_queued(stats.queued);
+  sup->set_receipts_written(stats.written);
+  sup->set_receipts_dropped(stats.dropped);
+  sup->set_events_queued(deps_.store.pending());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetPlugin(grpc::ServerContext*, const av1::PluginRequest* req,
+                                     av1::PluginResponse* resp) {
+  auto p = deps_.plugins.find(req->id());
+  if (!p) return not_found(req->id());
+  to_proto(p->snapshot(), resp->mutable_plugin());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::lifecycle(const std::string& id, const char* what,
+                                     std::function<Status(process::PluginRuntime&)> action,
+                                     av1::PluginResponse* resp) {
+  auto p = deps_.plugins.find(id);
+  if (!p) return not_found(id);
+  auto done = std::make_shared<std::promise<Status>>();
+  auto result = done->get_future();
+  boost::asio::post(deps_.io, [p, action, done] {
+    try {
+      done->set_value(action(*p));
+    } catch (const std::exception& e) {
+      done->set_value(Error{e.what()});
+    }
+  });
+  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return {grpc::StatusCode::DEADLINE_EXCEEDED, std::string(what) + " did not complete in 10 s"};
+  }
+  auto status = result.get();
+  if (!status) return {grpc::StatusCode::FAILED_PRECONDITION, status.error().message};
+  spdlog::info("operator: {} {}", what, id);
+  to_proto(p->snapshot(), resp->mutable_plugin());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Enable(grpc::ServerContext*, const av1::PluginRequest* req,
+                                  av1::PluginResponse* resp) {
+  return lifecycle(req->id(), "enable", [](auto& p) { return p.enable(); }, resp);
+}
+
+grpc::Status AdminService::Disable(grpc::ServerContext*, const av1::PluginRequest* req,
+                                   av1::PluginResponse* resp) {
+  return lifecycle(req->id(), "disable", [](auto& p) { return p.disable(); }, resp);
+}
+
+grpc::Status AdminService::Restart(grpc::ServerContext*, const av1::PluginRequest* req,
+                                   av1::PluginResponse* resp) {
+  return lifecycle(req->id(), "restart", [](auto& p) { return p.restart(); }, resp);
+}
+
+grpc::Status AdminService::WatchEvents(grpc::ServerContext* ctx,
+                                       const av1::WatchEventsRequest* req,
+                                       grpc::ServerWriter<av1::Event>* writer) {
+  // Subscribe before reading history, so nothing falls between the two; ids dedupe the overlap.
+  auto sub = deps_.events.subscribe(req->plugin_id(), req->kind_prefix());
+  struct Unsubscribe {
+    events::EventLog& log;
+    std::shared_ptr<events::Subscription> sub;
+    ~Unsubscribe() { log.unsubscribe(sub); }
+  } unsubscribe{deps_.events, sub};
+
+  std::set<std::string> replayed;
+  if (req->replay() > 0) {
+    store::EventFilter filter{req->plugin_id(), req->kind_prefix(), std::min(req->replay(), 10000u)};
+    auto history = deps_.store.recent_events(filter);
+    if (!history) {
+      if (!req->follow()) return {grpc::StatusCode::UNAVAILABLE, history.error().message};
+      spdlog::warn("WatchEvents: no history while the database is away: {}",
+                   history.error().message);
+    } else {
+      for (const auto& e : *history) {
+        av1::Event out;
+        to_proto(e, &out);
+        if (!writer->Write(out)) return grpc::Status::OK;
+        replayed.insert(e.id);
+      }
+    }
+  }
+  if (!req->follow()) return grpc::Status::OK;
+  while (!ctx->IsCancelled() && !deps_.shutting_down.load()) {
+    auto e = sub->next(milliseconds(250));
+    if (!e || replayed.contains(e->id)) continue;
+    av1::Event out;
+    to_proto(*e, &out);
+    if (!writer->Write(out)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListReceipts(grpc::ServerContext*, const av1::ListReceiptsRequest* req,
+                                        av1::ListReceiptsResponse* resp) {
+  store::ReceiptFilter filter;
+  filter.plugin_id = req->plugin_id();
+  filter.hook = req->hook();
+  filter.dispatch_id = req->dispatch_id();
+  filter.limit = req->limit() == 0 ? 50 : std::min(req->limit(), 1000u);
+  if (!req->cursor().empty()) {
+    try {
+      filter.before_id = std::stoll(req->cursor());
+    } catch (const std::exception&) {
+      return {grpc::StatusCode::INVALID_ARGUMENT, "cursor '" + req->cursor() + "' is not one of ours"};
+    }
+  }
+  auto rows = deps_.store.list_receipts(filter);
+  if (!rows) return {grpc::StatusCode::UNAVAILABLE, rows.error().message};
+  for (const auto& r : *rows) {
+    auto* out = resp->add_receipts();
+    to_proto(r.receipt, out);
+    out->set_id(r.id);
+  }
+  if (rows->size() == filter.limit && !rows->empty()) {
+    resp->set_next_cursor(std::to_string(rows->back().id));
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace plugvisor::api

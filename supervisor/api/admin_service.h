@@ -1,0 +1,57 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "events/event_log.h"
+#include "plugvisor/admin/v1/admin.grpc.pb.h"
+#include "process/plugin_manager.h"
+#include "store/receipt_writer.h"
+#include "store/state_store.h"
+
+namespace plugvisor::api {
+
+struct AdminDeps {
+  boost::asio::io_context& io;  // lifecycle actions run there
+  process::PluginManager& plugins;
+  store::StateStore& store;
+  store::ReceiptWriter& receipts;
+  events::EventLog& events;
+  std::string version;
+  std::string database;  // "embedded (<dir>)" or the redacted URL
+  std::chrono::steady_clock::time_point started_at;
+  const std::atomic<bool>& shutting_down;
+};
+
+class AdminService final : public plugvisor::admin::v1::Admin::Service {
+ public:
+  explicit AdminService(AdminDeps deps) : deps_(std::move(deps)) {}
+
+  grpc::Status ListPlugins(grpc::ServerContext*, const plugvisor::admin::v1::ListPluginsRequest*,
+                           plugvisor::admin::v1::ListPluginsResponse*) override;
+  grpc::Status GetPlugin(grpc::ServerContext*, const plugvisor::admin::v1::PluginRequest*,
+                         plugvisor::admin::v1::PluginResponse*) override;
+  grpc::Status Enable(grpc::ServerContext*, const plugvisor::admin::v1::PluginRequest*,
+                      plugvisor::admin::v1::PluginResponse*) override;
+  grpc::Status Disable(grpc::ServerContext*, const plugvisor::admin::v1::PluginRequest*,
+                       plugvisor::admin::v1::PluginResponse*) override;
+  grpc::Status Restart(grpc::ServerContext*, const plugvisor::admin::v1::PluginRequest*,
+                       plugvisor::admin::v1::PluginResponse*) override;
+  grpc::Status WatchEvents(grpc::ServerContext*, const plugvisor::admin::v1::WatchEventsRequest*,
+                           grpc::ServerWriter<plugvisor::admin::v1::Event>*) override;
+  grpc::Status ListReceipts(grpc::ServerContext*, const plugvisor::admin::v1::ListReceiptsRequest*,
+                            plugvisor::admin::v1::ListReceiptsResponse*) override;
+
+ private:
+  // Runs `action` on the Asio loop (where lifecycle state lives) and waits for its Status.
+  grpc::Status lifecycle(const std::string& id, const char* what,
+                         std::function<Status(process::PluginRuntime&)> action,
+                         plugvisor::admin::v1::PluginResponse* resp);
+
+  AdminDeps deps_;
+};
+
+}  // namespace plugvisor::api

@@ -1,0 +1,196 @@
+#include "app/supervisor.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <filesystem>
+#include <future>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "api/admin_service.h"
+#include "api/hooks_service.h"
+#include "app/database.h"
+#include "dispatch/dispatcher.h"
+#include "events/event_log.h"
+#include "host/host_server.h"
+#include "process/plugin_manager.h"
+#include "process/reaper.h"
+#include "store/receipt_writer.h"
+#include "store/state_store.h"
+
+namespace plugvisor::app {
+
+namespace {
+
+std::string default_runner_path() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "plugvisor-runner";
+  // Next to plugvisord in a build tree, or in libexec/plugvisor when installed.
+  for (auto candidate : {self.parent_path().parent_path() / "plugin-runner" / "plugvisor-runner",
+                         self.parent_path() / "plugvisor-runner",
+                         self.parent_path().parent_path() / "libexec" / "plugvisor" /
+                             "plugvisor-runner"}) {
+    if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return "plugvisor-runner";
+}
+
+std::string health_name(const std::string& plugin_id) { return "plugvisor.plugin." + plugin_id; }
+
+// The Asio loop on its own long-lived thread: spawning, reaping, timers, lifecycle.
+class Loop {
+ public:
+  Loop() : work_(boost::asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  ~Loop() { stop(); }
+  void stop() {
+    work_.reset();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  boost::asio::io_context& io() { return io_; }
+
+  // Runs f on the loop and waits for it.
+  template <typename F>
+  void run_sync(F&& f) {
+    std::promise<void> done;
+    boost::asio::post(io_, [&] {
+      f();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int run_supervisor(config::SupervisorConfig config) {
+  auto started_at = std::chrono::steady_clock::now();
+  // As PID 1 in a container, or under a runner that double-forks, orphans must come to us.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+  auto state_dir = prepare_state_dir(config.state_dir);
+  if (!state_dir) {
+    spdlog::critical("{}", state_dir.error().message);
+    return 1;
+  }
+  if (config.runner_path.empty()) config.runner_path = default_runner_path();
+
+  Loop loop;
+  process::Reaper reaper(loop.io());
+  reaper.start();
+  std::promise<int> stop_signal;
+  auto stop_requested = stop_signal.get_future();
+  boost::asio::signal_set signals(loop.io(), SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) stop_signal.set_value(sig);
+  });
+
+  auto db = open_database(config, *state_dir, reaper);
+  if (!db) {
+    spdlog::critical("{}", db.error().message);
+    return 1;
+  }
+  spdlog::info("database: {}", db->description);
+  store::StateStore state_store(db->url);
+  if (auto s = state_store.open(std::chrono::seconds(30)); !s) {
+    spdlog::critical("database {}: {}", db->description, s.error().message);
+    return 1;
+  }
+  store::ReceiptWriter receipts(db->url, config.receipts);
+  auto persisted = state_store.load_plugins();
+  if (!persisted) {
+    spdlog::critical("reading plugin state: {}", persisted.error().message);
+    return 1;
+  }
+
+  events::EventLog events(state_store);
+  host::HostServer host_server;
+  dispatch::HandlerRegistry registry;
+  dispatch::Dispatcher dispatcher(config.catalog, registry, receipts, SteadyClock::instance(),
+                                  config.limits);
+  std::atomic<bool> shutting_down{false};
+
+  // The public server is built before the plugins start so health names exist from the start.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  const int max_message = static_cast<int>(config.limits.max_payload_bytes + 64 * 1024);
+
+  process::RuntimeEnv env{
+      process::LaunchEnv{loop.io(), reaper, host_server, config.runner_path,
+                         static_cast<size_t>(max_message)},
+      events, state_store, registry, config.catalog, nullptr, kVersion};
+  process::PluginManager plugins(env, config.plugins, *persisted);
+  api::HooksService hooks_service(dispatcher);
+  api::AdminService admin_service(api::AdminDeps{loop.io(), plugins, state_store, receipts, events,
+                                                 kVersion, db->description, started_at,
+                                                 shutting_down});
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(max_message);
+  builder.SetMaxSendMessageSize(max_message);
+  builder.RegisterService(&hooks_service);
+  builder.RegisterService(&admin_service);
+  auto server = builder.BuildAndStart();
+  if (!server || (port == 0 && config.listen.rfind("unix:", 0) != 0)) {
+    spdlog::critical("cannot listen on {} (in use, or not an address)", config.listen);
+    return 1;
+  }
+  auto* health = server->GetHealthCheckService();
+  env.set_health = [health](const std::string& id, bool serving) {
+    health->SetServingStatus(health_name(id), serving);
+  };
+  for (const auto& p : config.plugins) health->SetServingStatus(health_name(p.id), false);
+  health->SetServingStatus(true);
+
+  events.emit("", "supervisor_started",
+              "", {{"version", kVersion}, {"pid", getpid()}, {"listen", config.listen},
+                   {"database", db->description}, {"plugins", config.plugins.size()}});
+  loop.run_sync([&] { plugins.start_all(); });
+  spdlog::info("plugvisord {} ready on {} with {} plugin(s)", kVersion, config.listen,
+               config.plugins.size());
+
+  int sig = stop_requested.get();
+  spdlog::info("{} received: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  shutting_down = true;
+  health->SetServingStatus(false);
+  // In-flight dispatches finish (or are cancelled at the deadline) before plugins go away.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+
+  std::promise<void> stopped;
+  boost::asio::post(loop.io(), [&] { plugins.stop_all([&] { stopped.set_value(); }); });
+  stopped.get_future().wait();
+  events.emit("", "supervisor_stopped", "", {{"signal", sig}});
+
+  bool receipts_flushed = receipts.flush(std::chrono::seconds(10));
+  bool events_flushed = state_store.flush(std::chrono::seconds(10));
+  if (!receipts_flushed || !events_flushed) {
+    spdlog::error("shutdown: {} receipts and {} state changes could not be written",
+                  receipts.stats().queued, state_store.pending());
+  }
+  host_server.shutdown();
+  signals.cancel();
+  if (db->embedded) {
+    // pg_ctl goes through the reaper, so the loop must still be running here.
+    if (auto s = db->embedded->stop(); !s) spdlog::error("stopping the embedded database: {}", s.error().message);
+  }
+  loop.stop();
+  spdlog::info("plugvisord stopped");
+  return 0;
+}
+
+}  // namespace plugvisor::app

@@ -1,0 +1,187 @@
+// PluginRuntime as the dispatcher sees it: one invocation over plugin.v1, the guards' view of
+// its outcome, and the follow-up on a timed-out call.
+#include <signal.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "process/plugin_runtime.h"
+
+namespace plugvisor::process {
+
+namespace pv1 = plugvisor::plugin::v1;
+using dispatch::ErrorCode;
+using dispatch::InvokeOutcome;
+
+namespace {
+
+InvokeOutcome failure(ErrorCode code, std::string message) {
+  InvokeOutcome o;
+  o.error = code;
+  o.error_message = std::move(message);
+  return o;
+}
+
+// Refusals decided before the plugin was reached; they say nothing about the plugin's health.
+bool refused_before_call(ErrorCode code) {
+  return code == ErrorCode::circuit_open || code == ErrorCode::load_error ||
+         code == ErrorCode::disabled;
+}
+
+}  // namespace
+
+InvokeOutcome PluginRuntime::invoke(const dispatch::Invocation& inv) {
+  std::shared_ptr<PluginProcess> proc;
+  {
+    std::lock_guard lock(mu_);
+    if (!enabled_) {
+      auto o = failure(ErrorCode::disabled, "plugin is disabled (" + disabled_reason_ + ")");
+      // An operator's disable is a decision, not a failure: skip without the fail policy.
+      o.skipped = disabled_reason_ == "operator";
+      return o;
+    }
+    if ((state_ != State::ready && state_ != State::circuit_open) || !process_) {
+      return failure(ErrorCode::load_error,
+                     "plugin is " + std::string(to_string(state_)) +
+                         (last_error_.empty() ? "" : ": " + last_error_));
+    }
+    if (!breaker_.allow()) {
+      return failure(ErrorCode::circuit_open,
+                     "circuit open after " +
+                         std::to_string(config_.guards.breaker_failure_threshold) +
+                         " consecutive failures");
+    }
+    proc = process_;
+    ++calls_;
+  }
+
+  pv1::InvokeRequest req;
+  req.set_hook(inv.hook);
+  req.set_data_json(inv.data_json);
+  req.set_timeout_ms(static_cast<uint32_t>(inv.timeout.count()));
+  auto* ctx = req.mutable_context();
+  ctx->set_invocation_id(inv.context.invocation_id);
+  ctx->set_dispatch_id(inv.context.dispatch_id);
+  ctx->set_tenant_id(inv.context.tenant_id);
+  ctx->set_work_item_id(inv.context.work_item_id);
+  ctx->set_run_id(inv.context.run_id);
+  for (const auto& [k, v] : inv.context.attributes) (*ctx->mutable_attributes())[k] = v;
+
+  // The deadline is enforced here, host-side, whatever the plugin does; gRPC also carries it to
+  // the plugin so a well-behaved handler can stop early.
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() + inv.timeout);
+  pv1::InvokeResponse resp;
+  grpc::Status status = proc->stub().Invoke(&call, req, &resp);
+
+  if (status.ok()) {
+    InvokeOutcome o;
+    o.decision =
+        resp.decision() == pv1::BLOCK ? dispatch::Decision::block : dispatch::Decision::proceed;
+    o.patch_json = resp.patch_json();
+    o.reason = resp.reason();
+    return o;
+  }
+  switch (status.error_code()) {
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      boost::asio::post(env_.launch.io, [self = shared_from_this(), weak = std::weak_ptr(proc),
+                                         id = inv.context.invocation_id] {
+        self->check_after_timeout(weak, id);
+      });
+      return failure(ErrorCode::timeout,
+                     "no answer within " + std::to_string(inv.timeout.count()) + " ms");
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::CANCELLED:
+      return failure(ErrorCode::plugin_crashed,
+                     "the plugin's connection broke mid-call: " + status.error_message());
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return failure(ErrorCode::invalid_output, "answer too large: " + status.error_message());
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return failure(ErrorCode::execution_error,
+                     "the plugin has no handler for " + inv.hook + ": " + status.error_message());
+    default:
+      return failure(ErrorCode::execution_error, status.error_message());
+  }
+}
+
+void PluginRuntime::settle(const dispatch::Invocation&, const dispatch::Settlement& s) {
+  if (refused_before_call(s.error)) return;
+  std::string event;
+  {
+    std::lock_guard lock(mu_);
+    latency_.record(s.duration);
+    auto before = breaker_.state();
+    if (s.counts_as_failure) {
+      ++failures_;
+      breaker_.record_failure();
+    } else if (s.error == ErrorCode::none) {
+      breaker_.record_success();
+    } else {
+      breaker_.record_neutral();
+    }
+    auto after = breaker_.state();
+    if (after == guard::CircuitState::open && before != guard::CircuitState::open &&
+        state_ == State::ready) {
+      event = "circuit_open";
+    } else if (after == guard::CircuitState::closed && state_ == State::circuit_open) {
+      event = "circuit_closed";
+    }
+  }
+  if (event == "circuit_open") {
+    transition(State::circuit_open, event,
+               {{"open_for_ms", config_.guards.breaker_open_for.count()},
+                {"last_error", std::string(dispatch::to_string(s.error))}});
+  } else if (event == "circuit_closed") {
+    transition(State::ready, event);
+  }
+}
+
+void PluginRuntime::check_after_timeout(std::weak_ptr<PluginProcess> weak, std::string id) {
+  // Give a handler that honours its deadline a moment to notice, then ask the plugin whether
+  // the invocation is still running. Silence counts as busy: a wedged plugin cannot answer.
+  auto timer = std::make_shared<boost::asio::steady_timer>(env_.launch.io, config_.cancel_grace);
+  timer->async_wait([self = shared_from_this(), weak, id, timer](const boost::system::error_code& ec) {
+    auto proc = weak.lock();
+    if (ec || !proc || proc->exited()) return;
+    struct Call {
+      grpc::ClientContext ctx;
+      pv1::InFlightRequest req;
+      pv1::InFlightResponse resp;
+    };
+    auto call = std::make_shared<Call>();
+    call->ctx.set_deadline(std::chrono::system_clock::now() + self->config_.cancel_grace);
+    proc->stub().async()->InFlight(
+        &call->ctx, &call->req, &call->resp, [self, weak, id, call](grpc::Status status) {
+          bool busy = !status.ok() || std::find(call->resp.invocation_ids().begin(),
+                                                call->resp.invocation_ids().end(),
+                                                id) != call->resp.invocation_ids().end();
+          if (!busy) return;
+          std::string why = status.ok() ? "handler still busy after its deadline and grace"
+                                        : "no InFlight answer after a timeout: " +
+                                              status.error_message();
+          boost::asio::post(self->env_.launch.io, [self, weak, id, why] {
+            if (auto p = weak.lock()) self->kill_busy(p, id, why);
+          });
+        });
+  });
+}
+
+void PluginRuntime::kill_busy(const std::shared_ptr<PluginProcess>& proc, const std::string& id,
+                              const std::string& why) {
+  std::shared_ptr<PluginProcess> current;
+  {
+    std::lock_guard lock(mu_);
+    current = process_;
+  }
+  if (proc != current || proc->exited() || stopping_) return;
+  {
+    std::lock_guard lock(mu_);
+    last_error_ = "killed: " + why;
+  }
+  record_event("killed", {{"pid", proc->pid()}, {"invocation_id", id}, {"reason", why}});
+  count_failure("killed after a timeout: " + why);
+  proc->signal(SIGKILL);
+}
+
+}  // namespace plugvisor::process

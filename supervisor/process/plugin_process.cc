@@ -1,0 +1,143 @@
+#include "process/plugin_process.h"
+
+#include <fcntl.h>
+#include <grpcpp/create_channel_posix.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace plugvisor::process {
+
+namespace {
+
+constexpr int kPluginFd = 3;
+constexpr int kHostFd = 4;
+
+struct Pair {
+  UniqueFd parent;
+  UniqueFd child;
+};
+
+// Any fd we dup2 onto 3 or 4 must not already be 3 or 4: posix_spawn's dup2 onto itself would
+// leave FD_CLOEXEC set and the plugin would start without its channel.
+Result<UniqueFd> above_channel_fds(UniqueFd fd) {
+  if (fd.get() > kHostFd) return fd;
+  int moved = fcntl(fd.get(), F_DUPFD_CLOEXEC, kHostFd + 1);
+  if (moved < 0) return Error::errno_error("fcntl(F_DUPFD_CLOEXEC)", errno);
+  return UniqueFd(moved);
+}
+
+Status set_nonblocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    return Error::errno_error("fcntl(O_NONBLOCK)", errno);
+  }
+  return {};
+}
+
+Result<Pair> socket_pair() {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return Error::errno_error("socketpair", errno);
+  }
+  UniqueFd a(sv[0]), b(sv[1]);
+  // gRPC's fd transports require non-blocking sockets on both ends; the flag lives in the open
+  // file description, so setting it here also covers the plugin's copy.
+  for (int fd : {a.get(), b.get()}) {
+    if (auto s = set_nonblocking(fd); !s) return s.error();
+  }
+  auto child = above_channel_fds(std::move(b));
+  if (!child) return child.error();
+  return Pair{std::move(a), std::move(*child)};
+}
+
+Result<Pair> log_pipe() {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Error::errno_error("pipe2", errno);
+  UniqueFd read_end(p[0]), write_end(p[1]);
+  auto child = above_channel_fds(std::move(write_end));
+  if (!child) return child.error();
+  return Pair{std::move(read_end), std::move(*child)};
+}
+
+std::vector<std::string> plugin_environment(const config::PluginConfig& plugin) {
+  std::vector<std::string> env = {
+      "PATH=/usr/local/bin:/usr/bin:/bin",
+      "LANG=C.UTF-8",
+      "PLUGVISOR_PLUGIN_ID=" + plugin.id,
+      "PLUGVISOR_PROTOCOL_VERSIONS=1",
+  };
+  for (const auto& [k, v] : plugin.env) env.push_back(k + "=" + v);
+  return env;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<PluginProcess>> PluginProcess::spawn(const LaunchEnv& env,
+                                                            const config::PluginConfig& plugin,
+                                                            Reaper::ExitCallback on_exit) {
+  auto plugin_channel = socket_pair();
+  if (!plugin_channel) return plugin_channel.error();
+  auto host_channel = socket_pair();
+  if (!host_channel) return host_channel.error();
+  auto out = log_pipe();
+  if (!out) return out.error();
+  auto err = log_pipe();
+  if (!err) return err.error();
+
+  SpawnSpec spec;
+  spec.argv = {env.runner_path, "--expect-parent", std::to_string(getpid())};
+  for (const auto& [k, v] : plugin.env) {
+    spec.argv.push_back("--keep-env");
+    spec.argv.push_back(k);
+  }
+  spec.argv.push_back("--");
+  spec.argv.push_back(plugin.executable);
+  spec.argv.insert(spec.argv.end(), plugin.args.begin(), plugin.args.end());
+  spec.env = plugin_environment(plugin);
+  spec.fds = {{1, out->child.get()},
+              {2, err->child.get()},
+              {kPluginFd, plugin_channel->child.get()},
+              {kHostFd, host_channel->child.get()}};
+
+  auto pid = env.reaper.spawn(spec, std::move(on_exit));
+  if (!pid) return pid.error();
+
+  auto proc = std::make_shared<PluginProcess>(Key{});
+  proc->pid_ = *pid;
+  // The child's copies are in the child now; ours would keep the pipes open after it exits.
+  plugin_channel->child.reset();
+  host_channel->child.reset();
+  out->child.reset();
+  err->child.reset();
+
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(env.max_message_bytes));
+  args.SetMaxSendMessageSize(static_cast<int>(env.max_message_bytes));
+  proc->channel_ = grpc::CreateCustomInsecureChannelFromFd("plugin:" + plugin.id,
+                                                           plugin_channel->parent.release(), args);
+  proc->stub_ = plugvisor::plugin::v1::Plugin::NewStub(proc->channel_);
+  env.host.attach(plugin.id, std::move(host_channel->parent));
+  proc->stdout_ = LogCapture::start(env.io, plugin.id, "stdout", std::move(out->parent), plugin.logs);
+  proc->stderr_ = LogCapture::start(env.io, plugin.id, "stderr", std::move(err->parent), plugin.logs);
+  return proc;
+}
+
+PluginProcess::~PluginProcess() {
+  // Never leave a process behind us, even if the owner forgot to stop it.
+  if (!exited_) signal(SIGKILL);
+}
+
+void PluginProcess::signal(int sig) const {
+  if (pid_ <= 0 || exited_) return;
+  // Until the runner's setsid() the group does not exist yet; then the pid alone will do.
+  if (::kill(-pid_, sig) != 0 && errno == ESRCH) ::kill(pid_, sig);
+}
+
+uint64_t PluginProcess::log_lines_dropped() const {
+  return (stdout_ ? stdout_->dropped() : 0) + (stderr_ ? stderr_->dropped() : 0);
+}
+
+}  // namespace plugvisor::process
