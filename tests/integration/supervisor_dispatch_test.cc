@@ -98,7 +98,8 @@ TEST_CASE("a mutation outside the hook's allowlist is rejected whole and counted
 
   // An allowed patch goes through, and the receipt names what it changed.
   auto allowed = sup->dispatch(
-      "tool.pre_exec", R"({"tool": "shell", "_patch": {"arguments": {"cmd": "ls -l"}}})");
+      "tool.pre_exec",
+      R"({"tool": "shell", "arguments": {"cmd": "ls"}, "_patch": {"arguments": {"cmd": "ls -l"}}})");
   CHECK(allowed.receipts(0).status() == "ok");
   REQUIRE(allowed.receipts(0).mutated_paths_size() == 1);
   CHECK(allowed.receipts(0).mutated_paths(0) == "/arguments/cmd");
@@ -115,13 +116,12 @@ TEST_CASE("SIGKILL of a plugin mid-call gives that call PLUGIN_CRASHED and no ot
   sup->wait_for_state("bystander", "ready");
 
   plugvisor::hooks::v1::DispatchResponse slow;
-  std::thread caller([&] { slow = sup->dispatch("tool.pre_exec", R"({"_sleep_ms": 15000})"); });
+  std::jthread caller([&] { slow = sup->dispatch("tool.pre_exec", R"({"_sleep_ms": 15000})"); });
   sup->wait_for("victim", [](const auto& p) { return p.calls() >= 1; });
 
-  std::atomic<bool> stop{false};
   std::atomic<int> other_ok{0}, other_failed{0};
-  std::thread others([&] {
-    while (!stop) {
+  std::jthread others([&](std::stop_token stop) {
+    while (!stop.stop_requested()) {
       auto r = sup->dispatch("message.enrich", R"({"text": "hi"})");
       (r.receipts_size() == 1 && r.receipts(0).status() == "ok" ? other_ok : other_failed)++;
     }
@@ -129,7 +129,7 @@ TEST_CASE("SIGKILL of a plugin mid-call gives that call PLUGIN_CRASHED and no ot
   REQUIRE(::kill(victim.pid(), SIGKILL) == 0);
   caller.join();
   sup->wait_for("victim", [&](const auto& p) { return p.state() == "ready" && p.pid() != victim.pid(); });
-  stop = true;
+  others.request_stop();
   others.join();
 
   REQUIRE(slow.receipts_size() == 1);

@@ -161,27 +161,13 @@ av1::PluginStatus Supervisor::plugin(const std::string& id) {
 av1::PluginStatus Supervisor::wait_for(const std::string& id,
                                        const std::function<bool(const av1::PluginStatus&)>& pred,
                                        milliseconds timeout) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  av1::WatchEventsRequest req;
-  req.set_plugin_id(id);
-  req.set_follow(true);
-  auto stream = admin_->WatchEvents(&ctx, req);
-  // Subscribed first, then checked: a change between the two still wakes the Read below.
-  for (;;) {
-    auto current = plugin(id);
-    if (pred(current)) {
-      ctx.TryCancel();
-      return current;
-    }
-    av1::Event e;
-    if (!stream->Read(&e)) break;
-  }
-  auto last = plugin(id);
-  FAIL("plugin " << id << " never reached the expected condition; last state " << last.state()
-                 << " (" << last.last_error() << ")\nplugvisord log:\n"
+  // Some conditions (call counters) have no event of their own, so poll with a deadline.
+  av1::PluginStatus current;
+  if (eventually([&] { return pred(current = plugin(id)); }, timeout)) return current;
+  FAIL("plugin " << id << " never reached the expected condition; last state " << current.state()
+                 << " (" << current.last_error() << ")\nplugvisord log:\n"
                  << log());
-  return last;
+  return current;
 }
 
 av1::PluginStatus Supervisor::wait_for_state(const std::string& id, const std::string& state,

@@ -61,8 +61,8 @@ class Supervisor {
   av1::ListPluginsResponse status();
   av1::Admin::Stub& admin() { return *admin_; }
 
-  // Waits, woken by the plugin's events, until `pred` holds for plugin `id`. Returns the status
-  // that satisfied it; FAILs the test with the daemon's log after `timeout`.
+  // Waits until `pred` holds for plugin `id`. Returns the status that satisfied it; FAILs the
+  // test with the daemon's log after `timeout`.
   av1::PluginStatus wait_for(const std::string& id,
                              const std::function<bool(const av1::PluginStatus&)>& pred,
                              std::chrono::milliseconds timeout = std::chrono::seconds(30));
