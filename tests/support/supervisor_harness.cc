@@ -215,3 +215,19 @@ TestCluster& shared_cluster() {
 }
 
 }  // namespace plugvisor::testsupport
+
+namespace plugvisor::testsupport {
+
+CommandResult run_command(const std::string& command_line) {
+  CommandResult result;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((command_line + " 2>&1").c_str(), "r"), pclose);
+  if (!pipe) FAIL("popen " << command_line);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe.get())) > 0) result.output.append(buf, n);
+  int status = pclose(pipe.release());
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+}  // namespace plugvisor::testsupport

@@ -131,3 +131,15 @@ inline std::string fast_defaults_yaml() {
 }
 
 }  // namespace plugvisor::testsupport
+
+namespace plugvisor::testsupport {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs a shell command line and collects what it printed and its exit code.
+CommandResult run_command(const std::string& command_line);
+
+}  // namespace plugvisor::testsupport

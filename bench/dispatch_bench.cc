@@ -1,0 +1,288 @@
+// plugvisor-bench-dispatch: what a Dispatch through plugvisord costs compared with the cheapest
+// gRPC call over the same kind of channel, and what a plugin start costs compared with a bare
+// gRPC server's. See README.md for what each row measures.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "child.h"
+#include "echo_server.h"
+#include "load.h"
+#include "plugvisor/hooks/v1/hooks.grpc.pb.h"
+#include "plugvisor/plugin/v1/plugin.grpc.pb.h"
+#include "report.h"
+#include "spawn_bench.h"
+#include "supervisor_run.h"
+
+namespace plugvisor::bench {
+namespace {
+
+namespace fs = std::filesystem;
+namespace hv1 = plugvisor::hooks::v1;
+namespace pv1 = plugvisor::plugin::v1;
+using std::chrono::duration;
+using std::chrono::nanoseconds;
+
+struct Options {
+  double duration_s = 3.0;
+  int samples = 20;
+  int rounds = 3;
+  std::string build_dir;
+  bool json = false;
+};
+
+// ~150 bytes, the size of a small tool call; both rows send the same document.
+const char* const kPayload =
+    R"({"tool":"shell","arguments":{"command":"ls -la /var/log","cwd":"/home/agent/project"},)"
+    R"("session_id":"bench-session-0001","user":"agent@example.com"})";
+
+void on_stop_signal(int) { g_interrupted = true; }
+
+void progress(const std::string& line) { std::cerr << "[bench] " << line << std::endl; }
+
+std::chrono::system_clock::time_point call_deadline() {
+  return std::chrono::system_clock::now() + std::chrono::seconds(10);
+}
+
+// One Invoke as plugvisord sends it to a plugin: the same request shape and payload.
+CallFn echo_call(pv1::Plugin::Stub& stub) {
+  auto req = std::make_shared<pv1::InvokeRequest>();
+  req->set_hook("tool.pre_exec");
+  req->set_data_json(kPayload);
+  req->set_timeout_ms(1500);
+  auto* ctx = req->mutable_context();
+  ctx->set_invocation_id("0123456789abcdef.0");
+  ctx->set_dispatch_id("0123456789abcdef");
+  ctx->set_tenant_id("bench");
+  ctx->set_work_item_id("wi-1");
+  ctx->set_run_id("run-1");
+  return [&stub, req]() -> std::string {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(call_deadline());
+    pv1::InvokeResponse resp;
+    const grpc::Status s = stub.Invoke(&ctx, *req, &resp);
+    return s.ok() ? std::string() : "echo Invoke: " + s.error_message();
+  };
+}
+
+// One Hooks.Dispatch as a host application sends it. An answer that is not one "ok" receipt
+// is an error: a refused dispatch would be fast and meaningless.
+CallFn dispatch_call(hv1::Hooks::Stub& stub) {
+  auto req = std::make_shared<hv1::DispatchRequest>();
+  req->set_hook("tool.pre_exec");
+  req->set_data_json(kPayload);
+  req->mutable_context()->set_tenant_id("bench");
+  req->mutable_context()->set_work_item_id("wi-1");
+  req->mutable_context()->set_run_id("run-1");
+  return [&stub, req]() -> std::string {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(call_deadline());
+    hv1::DispatchResponse resp;
+    const grpc::Status s = stub.Dispatch(&ctx, *req, &resp);
+    if (!s.ok()) return "Dispatch: " + s.error_message();
+    if (resp.blocked() || resp.receipts_size() != 1 || resp.receipts(0).status() != "ok") {
+      return "Dispatch did not reach the plugin: " + resp.ShortDebugString();
+    }
+    return {};
+  };
+}
+
+// Both targets at one concurrency, in alternating slices (A B A B ...), so that load from
+// elsewhere on a shared machine falls on both alike and the ratio stays meaningful.
+Status measure_pair(const CallFn& base, const CallFn* dispatch, int concurrency,
+                    const Options& o, bool quick, std::optional<LoadStats>& base_out,
+                    std::optional<LoadStats>& dispatch_out) {
+  const auto warmup = std::chrono::milliseconds(quick ? 100 : 500);
+  const auto slice = std::chrono::duration_cast<nanoseconds>(duration<double>(o.duration_s) /
+                                                             o.rounds);
+  for (const CallFn* fn : {&base, dispatch}) {
+    if (fn == nullptr) continue;
+    if (auto w = run_load(*fn, concurrency, warmup); !w) return w.error();
+  }
+  std::vector<LoadSample> base_samples, dispatch_samples;
+  for (int round = 0; round < o.rounds; ++round) {
+    auto b = run_load(base, concurrency, slice);
+    if (!b) return b.error();
+    base_samples.push_back(std::move(*b));
+    if (dispatch == nullptr) continue;
+    auto d = run_load(*dispatch, concurrency, slice);
+    if (!d) return d.error();
+    dispatch_samples.push_back(std::move(*d));
+  }
+  base_out = summarise(concurrency, base_samples);
+  if (dispatch != nullptr) dispatch_out = summarise(concurrency, dispatch_samples);
+  return {};
+}
+
+SpawnStats spawn_stats(std::vector<int64_t> ns) {
+  SpawnStats s;
+  s.samples = static_cast<int>(ns.size());
+  s.p50_ms = percentile(ns, 0.50) / 1e6;
+  s.p99_ms = percentile(ns, 0.99) / 1e6;
+  return s;
+}
+
+struct Paths {
+  std::string self, plugvisord, runner, noop;
+};
+
+Result<Paths> find_binaries(const Options& o) {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return Error{"cannot read /proc/self/exe: " + ec.message()};
+  // The bench lives in <build>/bench/, next to <build>/supervisor/ and <build>/plugins/.
+  const fs::path build = o.build_dir.empty() ? self.parent_path().parent_path() : o.build_dir;
+  Paths p{self.string(), (build / "supervisor/plugvisord").string(),
+          (build / "plugin-runner/plugvisor-runner").string(),
+          (build / "plugins/plugvisor-fixture-noop").string()};
+  for (const auto& path : {p.plugvisord, p.runner, p.noop}) {
+    if (access(path.c_str(), X_OK) != 0) {
+      return Error{path +
+                   " is missing; build it first: ninja plugvisord plugvisor-runner "
+                   "plugvisor_fixtures (or use --build-dir)"};
+    }
+  }
+  return p;
+}
+
+// The baseline and the Dispatch rows. plugvisord's failure leaves the baseline rows standing.
+void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool quick,
+                  Report& report) {
+  progress("starting the echo server");
+  auto echo = spawn_plugin_child(
+      {{paths.self, "--echo-server"}, current_environment(), tmp.path() + "/echo.log"});
+  if (!echo) {
+    report.errors.push_back("echo server: " + echo.error().message);
+    return;
+  }
+  auto echo_stub = pv1::Plugin::NewStub(echo->channel);
+
+  progress("starting plugvisord (" + report.database + ") and waiting for the plugin");
+  auto sup = SupervisorRun::start({paths.plugvisord, paths.noop, tmp.path()}, std::chrono::seconds(90));
+  std::unique_ptr<hv1::Hooks::Stub> hooks_stub;
+  if (sup) {
+    hooks_stub = hv1::Hooks::NewStub((*sup)->channel());
+  } else {
+    report.errors.push_back("plugvisord: " + sup.error().message);
+  }
+
+  const CallFn base = echo_call(*echo_stub);
+  const CallFn disp = hooks_stub ? dispatch_call(*hooks_stub) : CallFn{};
+  const CallFn* disp_ptr = hooks_stub ? &disp : nullptr;
+  for (int c : {1, 16}) {
+    progress("measuring at concurrency " + std::to_string(c));
+    auto& b = c == 1 ? report.baseline_c1 : report.baseline_c16;
+    auto& d = c == 1 ? report.dispatch_c1 : report.dispatch_c16;
+    if (auto s = measure_pair(base, disp_ptr, c, o, quick, b, d); !s) {
+      report.errors.push_back("concurrency " + std::to_string(c) + ": " + s.error().message);
+      break;
+    }
+  }
+
+  if (sup) {
+    progress("stopping plugvisord");
+    auto status = (*sup)->stop(std::chrono::seconds(60));
+    if (status) {
+      report.plugvisord_wait_status = *status;
+      if (!plugvisord_exited_cleanly(report)) {
+        report.errors.push_back("plugvisord " + describe_wait_status(*status) +
+                                " after SIGTERM\n--- log (tail) ---\n" +
+                                tail_of_file((*sup)->log_path(), 3000));
+      }
+    } else {
+      report.errors.push_back(status.error().message);
+    }
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  pv1::ShutdownResponse resp;
+  if (echo_stub->Shutdown(&ctx, pv1::ShutdownRequest{}, &resp).ok()) {
+    echo->process.wait_for(std::chrono::seconds(5));
+  }
+}
+
+void spawn_rows(const Paths& paths, const TempDir& tmp, const Options& o, Report& report) {
+  progress("measuring spawn-to-ready, " + std::to_string(o.samples) + " samples each");
+  SpawnTarget baseline{"echo server", {paths.self, "--echo-server"}, false};
+  SpawnTarget plugin{"noop plugin",
+                     {paths.runner, "--expect-parent", std::to_string(getpid()), "--", paths.noop,
+                      "--id", "noop"},
+                     true};
+  auto samples = measure_spawn(baseline, plugin, o.samples, tmp.path() + "/spawn.log");
+  if (!samples) {
+    report.errors.push_back("spawn-to-ready: " + samples.error().message);
+    return;
+  }
+  report.spawn_baseline = spawn_stats(std::move(samples->baseline_ns));
+  report.spawn_plugin = spawn_stats(std::move(samples->plugin_ns));
+}
+
+int run(int argc, char** argv) {
+  Options o;
+  bool quick = false;
+  bool echo_server = false;
+  CLI::App cli{"plugvisor-bench-dispatch: Dispatch through plugvisord and plugin spawn-to-ready, "
+               "each as a ratio to a raw gRPC baseline measured in the same run"};
+  auto* duration_opt =
+      cli.add_option("--duration-s", o.duration_s, "seconds per latency/throughput row")
+          ->check(CLI::PositiveNumber);
+  auto* samples_opt = cli.add_option("--samples", o.samples, "spawn-to-ready samples per row")
+                          ->check(CLI::PositiveNumber);
+  auto* rounds_opt = cli.add_option("--rounds", o.rounds,
+                                    "interleaved baseline/Dispatch slices each row is split into")
+                         ->check(CLI::PositiveNumber);
+  cli.add_option("--build-dir", o.build_dir,
+                 "build tree with supervisor/, plugin-runner/ and plugins/ (default: the parent "
+                 "of this binary's directory)");
+  cli.add_flag("--json", o.json, "print the results as JSON instead of tables");
+  cli.add_flag("--quick", quick, "a short run that proves the bench works (CTest)");
+  cli.add_flag("--echo-server", echo_server, "internal: serve the baseline on fd 3")
+      ->group("");
+  CLI11_PARSE(cli, argc, argv);
+  if (echo_server) return run_echo_server();
+  if (quick) {
+    if (duration_opt->count() == 0) o.duration_s = 0.5;
+    if (samples_opt->count() == 0) o.samples = 5;
+    if (rounds_opt->count() == 0) o.rounds = 1;
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto paths = find_binaries(o);
+  if (!paths) {
+    std::cerr << "plugvisor-bench-dispatch: " << paths.error().message << "\n";
+    return 2;
+  }
+  auto tmp = TempDir::create();
+  if (!tmp) {
+    std::cerr << "plugvisor-bench-dispatch: " << tmp.error().message << "\n";
+    return 2;
+  }
+
+  Report report;
+  report.duration_s = o.duration_s;
+  report.rounds = o.rounds;
+  report.spawn_samples = o.samples;
+  const char* url = std::getenv("PLUGVISOR_DATABASE_URL");
+  report.database = url != nullptr && *url != '\0' ? "PLUGVISOR_DATABASE_URL" : "embedded";
+  latency_rows(*paths, *tmp, o, quick, report);
+  if (!g_interrupted) spawn_rows(*paths, *tmp, o, report);
+
+  std::cout << (o.json ? format_json(report) : format_table(report)) << std::flush;
+  // A missed goal is a result, not a failure; only a step that could not run fails the bench.
+  return report.errors.empty() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace plugvisor::bench
+
+int main(int argc, char** argv) { return plugvisor::bench::run(argc, argv); }
