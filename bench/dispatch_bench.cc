@@ -33,6 +33,7 @@ struct Options {
   int samples = 20;
   int rounds = 3;
   std::string build_dir;
+  std::string sandbox = "off";
   bool json = false;
 };
 
@@ -94,12 +95,12 @@ CallFn dispatch_call(hv1::Hooks::Stub& stub) {
 
 // Both targets at one concurrency, in alternating slices (A B A B ...), so that load from
 // elsewhere on a shared machine falls on both alike and the ratio stays meaningful.
-Status measure_pair(const CallFn& base, const CallFn* dispatch, int concurrency,
-                    const Options& o, bool quick, std::optional<LoadStats>& base_out,
+Status measure_pair(const CallFn& base, const CallFn* dispatch, int concurrency, const Options& o,
+                    bool quick, std::optional<LoadStats>& base_out,
                     std::optional<LoadStats>& dispatch_out) {
   const auto warmup = std::chrono::milliseconds(quick ? 100 : 500);
-  const auto slice = std::chrono::duration_cast<nanoseconds>(duration<double>(o.duration_s) /
-                                                             o.rounds);
+  const auto slice =
+      std::chrono::duration_cast<nanoseconds>(duration<double>(o.duration_s) / o.rounds);
   for (const CallFn* fn : {&base, dispatch}) {
     if (fn == nullptr) continue;
     if (auto w = run_load(*fn, concurrency, warmup); !w) return w.error();
@@ -136,7 +137,8 @@ Result<Paths> find_binaries(const Options& o) {
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return Error{"cannot read /proc/self/exe: " + ec.message()};
   // The bench lives in <build>/bench/, next to <build>/supervisor/ and <build>/plugins/.
-  const fs::path build = o.build_dir.empty() ? self.parent_path().parent_path() : o.build_dir;
+  const fs::path build =
+      o.build_dir.empty() ? self.parent_path().parent_path() : fs::path(o.build_dir);
   Paths p{self.string(), (build / "supervisor/plugvisord").string(),
           (build / "plugin-runner/plugvisor-runner").string(),
           (build / "plugins/plugvisor-fixture-noop").string()};
@@ -163,7 +165,9 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
   auto echo_stub = pv1::Plugin::NewStub(echo->channel);
 
   progress("starting plugvisord (" + report.database + ") and waiting for the plugin");
-  auto sup = SupervisorRun::start({paths.plugvisord, paths.noop, tmp.path()}, std::chrono::seconds(90));
+  auto sup = SupervisorRun::start(
+      {paths.plugvisord, paths.noop, tmp.path(), o.sandbox == "default" ? "" : o.sandbox},
+      std::chrono::seconds(90));
   std::unique_ptr<hv1::Hooks::Stub> hooks_stub;
   if (sup) {
     hooks_stub = hv1::Hooks::NewStub((*sup)->channel());
@@ -209,10 +213,10 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
 void spawn_rows(const Paths& paths, const TempDir& tmp, const Options& o, Report& report) {
   progress("measuring spawn-to-ready, " + std::to_string(o.samples) + " samples each");
   SpawnTarget baseline{"echo server", {paths.self, "--echo-server"}, false};
-  SpawnTarget plugin{"noop plugin",
-                     {paths.runner, "--expect-parent", std::to_string(getpid()), "--", paths.noop,
-                      "--id", "noop"},
-                     true};
+  SpawnTarget plugin{
+      "noop plugin",
+      {paths.runner, "--expect-parent", std::to_string(getpid()), "--", paths.noop, "--id", "noop"},
+      true};
   auto samples = measure_spawn(baseline, plugin, o.samples, tmp.path() + "/spawn.log");
   if (!samples) {
     report.errors.push_back("spawn-to-ready: " + samples.error().message);
@@ -226,8 +230,9 @@ int run(int argc, char** argv) {
   Options o;
   bool quick = false;
   bool echo_server = false;
-  CLI::App cli{"plugvisor-bench-dispatch: Dispatch through plugvisord and plugin spawn-to-ready, "
-               "each as a ratio to a raw gRPC baseline measured in the same run"};
+  CLI::App cli{
+      "plugvisor-bench-dispatch: Dispatch through plugvisord and plugin spawn-to-ready, "
+      "each as a ratio to a raw gRPC baseline measured in the same run"};
   auto* duration_opt =
       cli.add_option("--duration-s", o.duration_s, "seconds per latency/throughput row")
           ->check(CLI::PositiveNumber);
@@ -239,10 +244,13 @@ int run(int argc, char** argv) {
   cli.add_option("--build-dir", o.build_dir,
                  "build tree with supervisor/, plugin-runner/ and plugins/ (default: the parent "
                  "of this binary's directory)");
+  cli.add_option("--sandbox", o.sandbox,
+                 "plugvisord's sandbox mode for the Dispatch row: off (default; the plugin runs "
+                 "as the spawn row starts it), enforce, or default (the config leaves it out)")
+      ->check(CLI::IsMember({"off", "enforce", "default"}));
   cli.add_flag("--json", o.json, "print the results as JSON instead of tables");
   cli.add_flag("--quick", quick, "a short run that proves the bench works (CTest)");
-  cli.add_flag("--echo-server", echo_server, "internal: serve the baseline on fd 3")
-      ->group("");
+  cli.add_flag("--echo-server", echo_server, "internal: serve the baseline on fd 3")->group("");
   CLI11_PARSE(cli, argc, argv);
   if (echo_server) return run_echo_server();
   if (quick) {
@@ -272,6 +280,7 @@ int run(int argc, char** argv) {
   report.duration_s = o.duration_s;
   report.rounds = o.rounds;
   report.spawn_samples = o.samples;
+  report.sandbox = o.sandbox;
   const char* url = std::getenv("PLUGVISOR_DATABASE_URL");
   report.database = url != nullptr && *url != '\0' ? "PLUGVISOR_DATABASE_URL" : "embedded";
   latency_rows(*paths, *tmp, o, quick, report);

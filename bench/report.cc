@@ -1,8 +1,7 @@
 #include "report.h"
 
-#include <sys/wait.h>
-
 #include <fmt/format.h>
+#include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
 
@@ -46,8 +45,10 @@ void load_row(std::string& out, const char* name, int c, const std::optional<Loa
 
 json load_json(const std::optional<LoadStats>& row, const std::optional<LoadStats>& base) {
   if (!row) return nullptr;
-  json j = {{"concurrency", row->concurrency}, {"calls", row->calls},
-            {"p50_us", row->p50_us},           {"p99_us", row->p99_us},
+  json j = {{"concurrency", row->concurrency},
+            {"calls", row->calls},
+            {"p50_us", row->p50_us},
+            {"p99_us", row->p99_us},
             {"calls_per_s", row->calls_per_s}};
   if (auto r = ratio(p50(row), p50(base))) j["p50_ratio"] = *r;
   if (auto r = ratio(rate(row), rate(base))) j["throughput_ratio"] = *r;
@@ -73,8 +74,8 @@ bool plugvisord_exited_cleanly(const Report& r) {
 std::string format_table(const Report& r) {
   std::string out = fmt::format(
       "plugvisor dispatch bench: {:.1f} s per row in {} interleaved round(s), {} spawn samples, "
-      "database: {}\n\n",
-      r.duration_s, r.rounds, r.spawn_samples, r.database.empty() ? "-" : r.database);
+      "database: {}, sandbox: {}\n\n",
+      r.duration_s, r.rounds, r.spawn_samples, r.database.empty() ? "-" : r.database, r.sandbox);
   out += fmt::format("{:<40} {:>3} {:>9} {:>9} {:>10} {:>9} {:>10}\n", "row", "c", "p50 us",
                      "p99 us", "calls/s", "p50/base", "rate/base");
   load_row(out, kBaselineName, 1, r.baseline_c1, r.baseline_c1);
@@ -82,8 +83,8 @@ std::string format_table(const Report& r) {
   load_row(out, kBaselineName, 16, r.baseline_c16, r.baseline_c16);
   load_row(out, kDispatchName, 16, r.dispatch_c16, r.baseline_c16);
 
-  out += fmt::format("\n{:<44} {:>9} {:>9} {:>9}\n", "spawn-to-ready", "p50 ms", "p99 ms",
-                     "p50/base");
+  out +=
+      fmt::format("\n{:<44} {:>9} {:>9} {:>9}\n", "spawn-to-ready", "p50 ms", "p99 ms", "p50/base");
   for (const auto& [name, row] : {std::pair{kSpawnBaselineName, &r.spawn_baseline},
                                   std::pair{kSpawnPluginName, &r.spawn_plugin}}) {
     const std::optional<double> p99 = *row ? std::optional((*row)->p99_ms) : std::nullopt;
@@ -100,12 +101,12 @@ std::string format_table(const Report& r) {
   out += fmt::format("  Dispatch p50 <= {:.1f}x baseline p50 (c=1):        {:>8}  {}\n",
                      Goals::kMaxP50Ratio, maybe(g.p50_ratio, "{:.2f}x"),
                      verdict(g.p50_ratio, g.p50_met()));
-  out += fmt::format("  Dispatch calls/s >= {:.0f}% of baseline's (c=16):  {:>8}  {}\n",
-                     Goals::kMinThroughputRatio * 100,
-                     maybe(g.throughput_ratio ? std::optional(*g.throughput_ratio * 100)
-                                              : std::nullopt,
-                           "{:.0f}%"),
-                     verdict(g.throughput_ratio, g.throughput_met()));
+  out += fmt::format(
+      "  Dispatch calls/s >= {:.0f}% of baseline's (c=16):  {:>8}  {}\n",
+      Goals::kMinThroughputRatio * 100,
+      maybe(g.throughput_ratio ? std::optional(*g.throughput_ratio * 100) : std::nullopt,
+            "{:.0f}%"),
+      verdict(g.throughput_ratio, g.throughput_met()));
   if (r.plugvisord_wait_status) {
     out += fmt::format("\nplugvisord after SIGTERM: {}{}\n",
                        describe_wait_status(*r.plugvisord_wait_status),
@@ -118,28 +119,34 @@ std::string format_table(const Report& r) {
 std::string format_json(const Report& r) {
   const Goals g = evaluate(r);
   json spawn = json::object();
-  for (const auto& [key, row] : {std::pair{"baseline", &r.spawn_baseline},
-                                 std::pair{"plugin", &r.spawn_plugin}}) {
+  for (const auto& [key, row] :
+       {std::pair{"baseline", &r.spawn_baseline}, std::pair{"plugin", &r.spawn_plugin}}) {
     if (!*row) {
       spawn[key] = nullptr;
       continue;
     }
-    spawn[key] = {{"samples", (*row)->samples}, {"p50_ms", (*row)->p50_ms},
-                  {"p99_ms", (*row)->p99_ms}};
+    spawn[key] = {
+        {"samples", (*row)->samples}, {"p50_ms", (*row)->p50_ms}, {"p99_ms", (*row)->p99_ms}};
     if (auto x = ratio(spawn_p50(*row), spawn_p50(r.spawn_baseline))) spawn[key]["p50_ratio"] = *x;
   }
   json j = {
       {"settings",
-       {{"duration_s", r.duration_s}, {"rounds", r.rounds}, {"spawn_samples", r.spawn_samples},
-        {"database", r.database}}},
-      {"baseline", {{"c1", load_json(r.baseline_c1, r.baseline_c1)},
-                    {"c16", load_json(r.baseline_c16, r.baseline_c16)}}},
-      {"dispatch", {{"c1", load_json(r.dispatch_c1, r.baseline_c1)},
-                    {"c16", load_json(r.dispatch_c16, r.baseline_c16)}}},
+       {{"duration_s", r.duration_s},
+        {"rounds", r.rounds},
+        {"spawn_samples", r.spawn_samples},
+        {"database", r.database},
+        {"sandbox", r.sandbox}}},
+      {"baseline",
+       {{"c1", load_json(r.baseline_c1, r.baseline_c1)},
+        {"c16", load_json(r.baseline_c16, r.baseline_c16)}}},
+      {"dispatch",
+       {{"c1", load_json(r.dispatch_c1, r.baseline_c1)},
+        {"c16", load_json(r.dispatch_c16, r.baseline_c16)}}},
       {"spawn_to_ready", spawn},
       {"goals",
        {{"dispatch_p50_ratio",
-         {{"max", Goals::kMaxP50Ratio}, {"measured", g.p50_ratio ? json(*g.p50_ratio) : json()},
+         {{"max", Goals::kMaxP50Ratio},
+          {"measured", g.p50_ratio ? json(*g.p50_ratio) : json()},
           {"met", g.p50_met()}}},
         {"dispatch_throughput_ratio_c16",
          {{"min", Goals::kMinThroughputRatio},

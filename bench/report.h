@@ -21,6 +21,7 @@ struct Report {
   int rounds = 0;
   int spawn_samples = 0;
   std::string database;
+  std::string sandbox;  // plugvisord's sandbox mode in the Dispatch row
   // A row is empty if the step it belongs to failed; `errors` then says why.
   std::optional<LoadStats> baseline_c1, baseline_c16, dispatch_c1, dispatch_c16;
   std::optional<SpawnStats> spawn_baseline, spawn_plugin;

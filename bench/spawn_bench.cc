@@ -60,8 +60,8 @@ Result<int64_t> one_sample(const SpawnTarget& target, const std::string& log_pat
   const grpc::Status status = first_call(*stub, target.first_call_is_describe);
   const auto t1 = steady_clock::now();
   if (!status.ok()) {
-    return Error{target.name + ": first call failed: " + status.error_message() + "\n--- log ---\n" +
-                 tail_of_file(log_path, 2000)};
+    return Error{target.name + ": first call failed: " + status.error_message() +
+                 "\n--- log ---\n" + tail_of_file(log_path, 2000)};
   }
   stop(*child, *stub);
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();

@@ -22,8 +22,11 @@ using std::chrono::steady_clock;
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
 std::string config_yaml(const SupervisorPaths& paths, const std::string& address) {
-  return "listen: " + quoted(address) + "\n" +                    //
+  std::string sandbox;
+  if (!paths.sandbox_mode.empty()) sandbox = "sandbox:\n  mode: " + paths.sandbox_mode + "\n";
+  return "listen: " + quoted(address) + "\n" +                       //
          "state_dir: " + quoted(paths.work_dir + "/state") + "\n" +  //
+         sandbox +                                                   //
          "plugins:\n"
          "  - id: noop\n"
          "    executable: " +
@@ -51,8 +54,8 @@ Result<std::unique_ptr<SupervisorRun>> SupervisorRun::start(const SupervisorPath
     if (!out.flush()) return Error{"cannot write " + config_path};
   }
   run->log_path_ = paths.work_dir + "/plugvisord.log";
-  SpawnRequest spawn{{paths.plugvisord, "--config", config_path}, current_environment(),
-                     run->log_path_};
+  SpawnRequest spawn{
+      {paths.plugvisord, "--config", config_path}, current_environment(), run->log_path_};
   const char* url = std::getenv("PLUGVISOR_DATABASE_URL");
   if (url != nullptr && *url != '\0') {
     spawn.argv.insert(spawn.argv.end(), {"--database-url", url});
@@ -112,9 +115,9 @@ Result<int> SupervisorRun::stop(std::chrono::seconds timeout) {
   process_.signal(SIGTERM);
   if (auto status = process_.wait_for(timeout)) return *status;
   process_.kill_and_reap();
-  return with_log("plugvisord did not exit within " + std::to_string(timeout.count()) +
-                      " s of SIGTERM; killed",
-                  log_path_);
+  return with_log(
+      "plugvisord did not exit within " + std::to_string(timeout.count()) + " s of SIGTERM; killed",
+      log_path_);
 }
 
 }  // namespace plugvisor::bench

@@ -17,6 +17,8 @@ struct SupervisorPaths {
   std::string plugvisord;
   std::string noop_plugin;
   std::string work_dir;  // the temp dir: config, log, api socket, state (embedded cluster)
+  // The config's `sandbox: {mode: ...}`: "off", "enforce", or "" to leave the key out.
+  std::string sandbox_mode;
 };
 
 class SupervisorRun {

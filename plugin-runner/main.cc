@@ -1,5 +1,6 @@
-// plugvisor-runner: prepares a plugin's process and execs it. See README.md for the order of
-// steps and why each is there. Errors go to stderr (captured by plugvisord) and exit 126/127.
+// plugvisor-runner: prepares a plugin's process and execs it. See README.md for the modes and
+// SPEC.md for the sandboxed one. Without --spec-fd it only does what it always did: PDEATHSIG,
+// setsid, close fds, scrub env, exec (errors on stderr, exit 126/127).
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,6 +13,11 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "namespaces.h"
+#include "probe.h"
+#include "sandbox.h"
+#include "seccomp_policy.h"
 
 extern char** environ;
 
@@ -36,10 +42,26 @@ bool always_kept(std::string_view name) {
 }
 
 struct Args {
+  bool probe = false;
+  bool print_seccomp = false;
+  std::string make_netns;
+  bool allow_spawn = false;  // with --print-seccomp
   pid_t expect_parent = 0;
+  int spec_fd = -1;
+  int status_fd = -1;
   std::vector<std::string> keep_env;
   std::vector<char*> plugin_argv;  // null-terminated
 };
+
+int parse_fd(const char* s) {
+  char* end = nullptr;
+  const long v = std::strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v < 0 || v > 1 << 20) {
+    std::fprintf(stderr, "plugvisor-runner: bad fd '%s'\n", s);
+    std::_Exit(kExitSetupFailed);
+  }
+  return static_cast<int>(v);
+}
 
 Args parse_args(int argc, char** argv) {
   Args args;
@@ -50,8 +72,20 @@ Args parse_args(int argc, char** argv) {
       ++i;
       break;
     }
-    if (a == "--expect-parent" && i + 1 < argc) {
+    if (a == "--probe") {
+      args.probe = true;
+    } else if (a == "--make-netns" && i + 1 < argc) {
+      args.make_netns = argv[++i];
+    } else if (a == "--print-seccomp") {
+      args.print_seccomp = true;
+    } else if (a == "--allow-spawn") {
+      args.allow_spawn = true;
+    } else if (a == "--expect-parent" && i + 1 < argc) {
       args.expect_parent = static_cast<pid_t>(std::strtol(argv[++i], nullptr, 10));
+    } else if (a == "--spec-fd" && i + 1 < argc) {
+      args.spec_fd = parse_fd(argv[++i]);
+    } else if (a == "--status-fd" && i + 1 < argc) {
+      args.status_fd = parse_fd(argv[++i]);
     } else if (a == "--keep-env" && i + 1 < argc) {
       args.keep_env.emplace_back(argv[++i]);
     } else {
@@ -59,7 +93,11 @@ Args parse_args(int argc, char** argv) {
       std::_Exit(kExitSetupFailed);
     }
   }
-  if (i >= argc) {
+  // With a spec the plugin's command line comes from it; one after "--" is allowed (it makes
+  // `ps` readable) and ignored.
+  const bool needs_command =
+      !args.probe && !args.print_seccomp && args.make_netns.empty() && args.spec_fd < 0;
+  if (needs_command && i >= argc) {
     std::fprintf(stderr, "plugvisor-runner: no plugin command after '--'\n");
     std::_Exit(kExitSetupFailed);
   }
@@ -88,11 +126,8 @@ std::vector<char*> scrubbed_environment(const Args& args) {
   return env;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Args args = parse_args(argc, argv);
-
+// `sandbox: off`: the runner as it was before the sandbox existed.
+[[noreturn]] void run_unsandboxed(const Args& args) {
   // 1. Die with the supervisor. PDEATHSIG survives the execve below; the getppid check closes
   //    the window in which the supervisor died before prctl ran.
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) die("prctl(PR_SET_PDEATHSIG)", errno);
@@ -110,6 +145,21 @@ int main(int argc, char** argv) {
   // 4. + 5.
   std::vector<char*> env = scrubbed_environment(args);
   execve(args.plugin_argv[0], args.plugin_argv.data(), env.data());
-  std::fprintf(stderr, "plugvisor-runner: exec %s: %s\n", args.plugin_argv[0], std::strerror(errno));
-  return kExitExecFailed;
+  std::fprintf(stderr, "plugvisor-runner: exec %s: %s\n", args.plugin_argv[0],
+               std::strerror(errno));
+  std::_Exit(kExitExecFailed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args = parse_args(argc, argv);
+  if (args.probe) return plugvisor::runner::run_probe();
+  if (!args.make_netns.empty()) return plugvisor::runner::make_netns(args.make_netns);
+  if (args.print_seccomp) {
+    plugvisor::runner::print_seccomp_policy(args.allow_spawn, STDOUT_FILENO);
+    return 0;
+  }
+  if (args.spec_fd < 0) run_unsandboxed(args);
+  plugvisor::runner::run_sandboxed({args.expect_parent, args.spec_fd, args.status_fd});
 }

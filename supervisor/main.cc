@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (options.check_sandbox) return app::check_sandbox(std::move(*config));
+
   auto logger = spdlog::stderr_color_mt("plugvisord");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
   spdlog::set_default_logger(logger);

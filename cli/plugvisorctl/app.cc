@@ -45,6 +45,9 @@ int run_cli(int argc, const char* const* argv, Io& io) {
     run = [&] { return cmd_status(global, io); };
   });
 
+  add_command(app, "doctor", "sandbox mechanisms and anything that needs an operator")
+      ->callback([&] { run = [&] { return cmd_doctor(global, io); }; });
+
   WaitOptions wait_options;
   CLI::App* wait = add_command(app, "wait", "until plugvisord answers and its plugins are ready");
   wait->add_option("--for", wait_options.for_s, "seconds to wait at most")->capture_default_str();

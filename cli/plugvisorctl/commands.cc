@@ -137,6 +137,19 @@ int cmd_wait(const GlobalOptions& global, Io& io, const WaitOptions& options) {
   return kExitError;
 }
 
+int cmd_doctor(const GlobalOptions& global, Io& io) {
+  auto channel = open_channel(global);
+  auto stub = admin::Admin::NewStub(channel);
+  grpc::ClientContext context;
+  set_timeout(context, global.timeout_s);
+  admin::DoctorResponse response;
+  if (auto s = stub->Doctor(&context, {}, &response); !s.ok()) {
+    return report(io, global, "doctor", s, *channel);
+  }
+  io.out << (global.json ? to_json_line(response) + '\n' : render_doctor(response));
+  return response.problems().empty() ? kExitOk : kExitError;
+}
+
 int cmd_plugin_get(const GlobalOptions& global, Io& io, const std::string& id) {
   auto channel = open_channel(global);
   auto stub = admin::Admin::NewStub(channel);

@@ -60,6 +60,8 @@ struct WaitOptions {
 };
 
 int cmd_status(const GlobalOptions& global, Io& io);
+// Sandbox mechanisms and problems; 1 when there is a problem to act on.
+int cmd_doctor(const GlobalOptions& global, Io& io);
 // Until plugvisord answers and the plugins are ready (disabled ones are not waited for); 1 with
 // the laggards' states on timeout or when one has failed for good.
 int cmd_wait(const GlobalOptions& global, Io& io, const WaitOptions& options);

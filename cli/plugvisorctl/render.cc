@@ -125,6 +125,19 @@ std::string render_plugin(const admin::PluginStatus& p) {
   return out + table.render();
 }
 
+std::string render_doctor(const admin::DoctorResponse& r) {
+  Table table({{"MECHANISM"}, {"AVAILABLE"}, {"REQUIRED"}, {"DETAIL"}});
+  for (const auto& m : r.mechanisms()) {
+    table.add_row({m.name(), m.available() ? "yes" : "NO", m.required() ? "yes" : "no",
+                   or_dash(m.detail())});
+  }
+  std::string out = table.render() + '\n';
+  if (r.problems().empty()) return out + "no problems\n";
+  out += "problems:\n";
+  for (const auto& p : r.problems()) out += "  - " + p + '\n';
+  return out;
+}
+
 std::string render_state_line(const admin::PluginStatus& p) {
   std::string line = fmt::format("{}: {}", p.id(), or_dash(p.state()));
   if (p.pid() > 0) line += fmt::format(" (pid {})", p.pid());

@@ -35,6 +35,9 @@ std::string render_receipts(const google::protobuf::RepeatedPtrField<hooks::Rece
 // `dispatch`: the final data (pretty JSON), the block line if any, then the receipts.
 std::string render_dispatch(const hooks::DispatchResponse& response);
 
+// `doctor`: MECHANISM AVAILABLE REQUIRED DETAIL, then the problems (or "no problems").
+std::string render_doctor(const admin::DoctorResponse& response);
+
 // --json: the message in proto3's canonical JSON mapping on one line (what grpcurl prints),
 // with zero-valued fields included so that scripts see a stable set of keys.
 std::string to_json_line(const google::protobuf::Message& message);

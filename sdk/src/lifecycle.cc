@@ -56,4 +56,24 @@ bool Lifecycle::drain() {
   return true;
 }
 
+std::chrono::steady_clock::time_point Lifecycle::stop_deadline() const {
+  std::lock_guard lock(mu_);
+  return stop_deadline_;
+}
+
+void Lifecycle::call_started() {
+  std::lock_guard lock(mu_);
+  ++open_calls_;
+}
+
+void Lifecycle::call_finished() {
+  std::lock_guard lock(mu_);
+  if (--open_calls_ == 0) cv_.notify_all();
+}
+
+bool Lifecycle::wait_calls_finished(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_until(lock, deadline, [&] { return open_calls_ == 0; });
+}
+
 }  // namespace plugvisor::sdk::detail

@@ -1,6 +1,7 @@
 // Lifecycle: the serving state shared by the gRPC service, the signal and hangup watchers and
 // run(). It decides whether a new invocation is admitted, remembers which ones are in flight
-// (until their handler returns, even if the caller gave up) and carries the stop request.
+// (until their handler returns, even if the caller gave up), counts the gRPC calls still open
+// (until their answer is sent) and carries the stop request.
 #pragma once
 
 #include <chrono>
@@ -48,6 +49,15 @@ class Lifecycle {
   StopRequest wait_for_stop();
   // Waits until nothing is in flight or the stop's grace runs out; false if handlers remain.
   bool drain();
+  // When the grace of the stop request runs out (time_point::max() before any request).
+  std::chrono::steady_clock::time_point stop_deadline() const;
+
+  // Every gRPC call, from its start until gRPC is done with it. A drained invocation's ticket
+  // is gone when its handler returns, but its answer is sent only after that.
+  void call_started();
+  void call_finished();
+  // Waits until no call is open or `deadline` passes; false if calls remain.
+  bool wait_calls_finished(std::chrono::steady_clock::time_point deadline);
 
  private:
   void release(std::multiset<std::string>::iterator it);
@@ -55,6 +65,7 @@ class Lifecycle {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::multiset<std::string> in_flight_;
+  long open_calls_ = 0;
   std::optional<StopRequest> stop_;
   std::chrono::steady_clock::time_point stop_deadline_ =
       std::chrono::steady_clock::time_point::max();

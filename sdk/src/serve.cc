@@ -3,16 +3,19 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/server_posix.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "lifecycle.h"
 #include "plugvisor/sdk/plugin.h"
@@ -76,6 +79,43 @@ class SignalMaskGuard {
   sigset_t old_{};
 };
 
+// Keeps Lifecycle's count of open gRPC calls: gRPC creates a call's interceptors when the call
+// starts and destroys them once it is finished, i.e. after its answer has been sent.
+class CallCounter final : public grpc::experimental::Interceptor {
+ public:
+  explicit CallCounter(detail::Lifecycle& lifecycle) : lifecycle_(lifecycle) {
+    lifecycle_.call_started();
+  }
+  ~CallCounter() override { lifecycle_.call_finished(); }
+  CallCounter(const CallCounter&) = delete;
+  CallCounter& operator=(const CallCounter&) = delete;
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    methods->Proceed();
+  }
+
+ private:
+  detail::Lifecycle& lifecycle_;
+};
+
+class CallCounterFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit CallCounterFactory(detail::Lifecycle& lifecycle) : lifecycle_(lifecycle) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo*) override {
+    return new CallCounter(lifecycle_);
+  }
+
+ private:
+  detail::Lifecycle& lifecycle_;
+};
+
+// Once the handlers are drained: how long the answers still being sent (the drained calls',
+// Shutdown's own) may take. The rest of the grace, and at least a second on a busy machine.
+std::chrono::steady_clock::time_point answers_deadline(const detail::Lifecycle& lifecycle) {
+  const auto at_least = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  return std::max(lifecycle.stop_deadline(), at_least);
+}
+
 int serve(Plugin& plugin, int argc, char** argv) {
   const char* argv0 = argc > 0 ? argv[0] : "plugin";
   for (int i = 1; i < argc; ++i) {
@@ -110,6 +150,9 @@ int serve(Plugin& plugin, int argc, char** argv) {
   // The supervisor enforces the payload cap; the plugin trusts its only peer.
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
+  counters.push_back(std::make_unique<CallCounterFactory>(lifecycle));
+  builder.experimental().SetInterceptorCreators(std::move(counters));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     Logger{}.error("could not start the gRPC server");
@@ -131,9 +174,16 @@ int serve(Plugin& plugin, int argc, char** argv) {
     std::fflush(stdout);
     std::_Exit(0);
   }
-  // Nothing is in flight and new invocations are refused; give the calls still being answered
-  // (Shutdown itself, InFlight) a moment, then cancel whatever is left.
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  // Nothing is in flight and new invocations are refused, but a ticket is released when its
+  // handler returns, before gRPC has sent the answer. Wait until gRPC has sent every answer (the
+  // drained calls', Shutdown's own) and the supervisor has read them: cancelling them, or
+  // closing fd 3 while they are unread, would turn a drained call into a failure on its side.
+  // Then stop at once: given a deadline, Shutdown() would wait all of it for fd 3 to close.
+  const auto answers_due = answers_deadline(lifecycle);
+  if (!lifecycle.wait_calls_finished(answers_due) || !hangup.wait_until_read(answers_due)) {
+    Logger{}.warn("answers still unsent or unread after the grace; cancelling them");
+  }
+  server->Shutdown(std::chrono::system_clock::now());
   server->Wait();
   Logger{}.info("stopped");
   return 0;

@@ -161,14 +161,22 @@ Status PluginService::invoke(grpc::ServerContext& context, const pb::InvokeReque
       std::move(ids), deadline, [ctx] { return ctx->IsCancelled(); }, &plugin_.settings());
 
   Result result;
+  std::optional<Status> thrown;
   try {
     result = reg->handler(handler_context, data);
   } catch (const std::exception& e) {
-    return Status(StatusCode::UNKNOWN, std::string("handler threw: ") + e.what());
+    thrown = Status(StatusCode::UNKNOWN, std::string("handler threw: ") + e.what());
   } catch (...) {
-    return Status(StatusCode::UNKNOWN, "handler threw a non-standard exception");
+    thrown = Status(StatusCode::UNKNOWN, "handler threw a non-standard exception");
   }
-
+  // An answer given after the deadline is a timeout, whatever the handler made of it (typically
+  // Result::fail("cancelled") from a cooperative handler). Without this the code the supervisor
+  // sees would depend on whether its deadline timer or our late answer arrives first.
+  if (std::chrono::steady_clock::now() >= deadline) {
+    return Status(StatusCode::DEADLINE_EXCEEDED, "the handler answered after its deadline");
+  }
+  if (context.IsCancelled()) return Status(StatusCode::CANCELLED, "the caller cancelled the call");
+  if (thrown) return *thrown;
   if (result.failure()) return Status(StatusCode::UNKNOWN, *result.failure());
   if (result.blocked()) {
     response.set_decision(pb::BLOCK);

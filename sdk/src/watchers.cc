@@ -2,10 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <cstdlib>
@@ -66,6 +70,23 @@ HangupWatcher::~HangupWatcher() {
     thread_.join();
   else
     thread_.detach();
+}
+
+bool HangupWatcher::wait_until_read(std::chrono::steady_clock::time_point deadline) const {
+  using namespace std::chrono;
+  if (!watched_) return true;
+  for (;;) {
+    // For AF_UNIX, SIOCOUTQ counts what we sent that the peer has not read yet. The kernel
+    // offers no reliable wake-up for "down to zero", so look again every couple of ms, and
+    // stop early if the supervisor hangs up (then nobody is left to read).
+    int unread = 0;
+    if (::ioctl(watched_.get(), SIOCOUTQ, &unread) != 0 || unread == 0) return true;
+    const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
+    if (left <= milliseconds::zero()) return false;
+    pollfd pfd{watched_.get(), POLLRDHUP, 0};
+    const int step = static_cast<int>(std::min<milliseconds::rep>(left.count() + 1, 2));
+    if (::poll(&pfd, 1, step) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) return true;
+  }
 }
 
 void HangupWatcher::loop() {

@@ -2,12 +2,14 @@
 // - SignalWatcher sigwait()s SIGTERM/SIGINT (blocked in every other thread) and asks for an
 //   orderly stop; a second signal ends the process at once.
 // - HangupWatcher notices the supervisor closing its end of fd 3 (it died, or gave up on us)
-//   and asks for a stop without grace: nobody is left to answer to.
+//   and asks for a stop without grace: nobody is left to answer to. At the end it also tells
+//   when the supervisor has read everything sent to it, so closing fd 3 loses no answer.
 #pragma once
 
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "lifecycle.h"
@@ -39,6 +41,11 @@ class HangupWatcher {
   ~HangupWatcher();
   HangupWatcher(const HangupWatcher&) = delete;
   HangupWatcher& operator=(const HangupWatcher&) = delete;
+
+  // Waits until the supervisor has read all that was sent on fd 3 (or hung up), or `deadline`;
+  // false on the deadline. An answer still unread when the plugin exits can be lost: the
+  // supervisor's transport may hit EPIPE on a write of its own and fail the call first.
+  bool wait_until_read(std::chrono::steady_clock::time_point deadline) const;
 
  private:
   void loop();

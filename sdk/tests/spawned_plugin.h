@@ -4,13 +4,19 @@
 
 #include <fcntl.h>
 #include <grpcpp/create_channel_posix.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -30,6 +36,46 @@ namespace pb = ::plugvisor::plugin::v1;
 inline std::string plugin_path(const std::string& name) {
   return std::string(PLUGVISOR_PLUGIN_DIR) + "/" + name;
 }
+
+// Awaits a condition that only polling can observe (another process's state), checking every
+// few milliseconds; true as soon as it holds, false once `timeout` has passed without it.
+// Timeouts given to it should be generous: on success it returns at once anyway.
+template <typename Pred>
+bool wait_until(Pred&& condition, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// A path that does not exist until release(): the echo fixture's {"_await_file": path} holds
+// its call in flight until then, so a test decides when a call ends instead of guessing.
+class GoFile {
+ public:
+  GoFile() {
+    static std::atomic<int> counter{0};
+    path_ = (std::filesystem::temp_directory_path() /
+             ("plugvisor-go-" + std::to_string(::getpid()) + "-" + std::to_string(++counter)))
+                .string();
+    std::filesystem::remove(path_);
+  }
+  ~GoFile() {
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+  }
+  GoFile(const GoFile&) = delete;
+  GoFile& operator=(const GoFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  void release() const {
+    if (!std::ofstream(path_)) throw std::runtime_error("cannot create " + path_);
+  }
+
+ private:
+  std::string path_;
+};
 
 class SpawnedPlugin {
  public:
@@ -83,7 +129,7 @@ class SpawnedPlugin {
     for (auto v : versions) req.add_supported_protocol_versions(v);
     req.set_settings_json(settings_json);
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     return stub_->Describe(&ctx, req, out);
   }
 
@@ -107,7 +153,7 @@ class SpawnedPlugin {
     req.set_grace_ms(grace_ms);
     pb::ShutdownResponse resp;
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     return stub_->Shutdown(&ctx, req, &resp);
   }
 
@@ -115,24 +161,43 @@ class SpawnedPlugin {
     pb::InFlightRequest req;
     pb::InFlightResponse resp;
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     if (!stub_->InFlight(&ctx, req, &resp).ok()) return {"<InFlight failed>"};
     return {resp.invocation_ids().begin(), resp.invocation_ids().end()};
   }
 
-  // The raw wait status once the process has exited, or nullopt after `timeout`.
+  // How the process ended, for assertions that say what went wrong: "exit 0", "signal 15",
+  // or "still running" after `timeout`.
+  std::string wait_exit_text(std::chrono::milliseconds timeout) {
+    const auto status = wait_exit(timeout);
+    if (!status) return "still running";
+    if (WIFEXITED(*status)) return "exit " + std::to_string(WEXITSTATUS(*status));
+    if (WIFSIGNALED(*status)) return "signal " + std::to_string(WTERMSIG(*status));
+    return "wait status " + std::to_string(*status);
+  }
+
+  // The raw wait status once the process has exited, or nullopt after `timeout`. Sleeps in
+  // poll() on a pidfd, which becomes readable when the process exits.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    if (exit_status_) return exit_status_;
     const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!exit_status_) {
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+    for (;;) {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         exit_status_ = status;
-        break;
+        return exit_status_;
       }
-      if (std::chrono::steady_clock::now() >= until) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (left <= std::chrono::milliseconds::zero()) return std::nullopt;
+      if (pidfd) {
+        pollfd pfd{pidfd.get(), POLLIN, 0};
+        ::poll(&pfd, 1, static_cast<int>(left.count()) + 1);
+      } else {  // no pidfd (old kernel, seccomp): look again shortly
+        std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(10)));
+      }
     }
-    return exit_status_;
   }
 
  private:

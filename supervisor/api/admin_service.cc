@@ -1,6 +1,7 @@
 #include "api/admin_service.h"
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <future>
 #include <set>
 #include <spdlog/spdlog.h>
@@ -147,6 +148,48 @@ grpc::Status AdminService::ListReceipts(grpc::ServerContext*, const av1::ListRec
   }
   if (rows->size() == filter.limit && !rows->empty()) {
     resp->set_next_cursor(std::to_string(rows->back().id));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Doctor(grpc::ServerContext*, const av1::DoctorRequest*,
+                                  av1::DoctorResponse* resp) {
+  const auto& sb = deps_.sandbox;
+  const auto& required = sb.config.require;
+  for (const auto& name : config::all_sandbox_mechanisms()) {
+    auto* m = resp->add_mechanisms();
+    m->set_name(name);
+    m->set_available(sb.mechanisms.has(name));
+    m->set_required(std::find(required.begin(), required.end(), name) != required.end());
+    if (auto it = sb.mechanisms.detail.find(name); it != sb.mechanisms.detail.end()) {
+      m->set_detail(it->second);
+    }
+    if (m->required() && !m->available()) {
+      resp->add_problems("sandbox mechanism " + name +
+                         " is required by the config but missing here: sandboxed plugins will "
+                         "not start");
+    }
+  }
+  resp->set_probe_json(sb.mechanisms.raw.dump());
+  for (const auto& p : deps_.plugins.snapshots()) {
+    if (p.sandbox == "off") {
+      resp->add_problems("plugin " + p.id + " runs without a sandbox (sandbox: off)");
+    }
+    if (p.state == process::State::failed) {
+      resp->add_problems("plugin " + p.id + " failed: " + p.last_error);
+    }
+    if (!p.enabled && p.disabled_reason == "crash_loop") {
+      resp->add_problems("plugin " + p.id + " was auto-disabled after crash-looping: " +
+                         p.last_error + " (plugvisorctl enable " + p.id + ")");
+    }
+  }
+  auto stats = deps_.receipts.stats();
+  if (!deps_.store.connected() || !stats.connected) {
+    resp->add_problems("the database (" + deps_.database + ") is not reachable; receipts and events are queued");
+  }
+  if (stats.dropped > 0) {
+    resp->add_problems(std::to_string(stats.dropped) +
+                       " receipts were dropped (queue full or rejected); raise receipts.queue_capacity");
   }
   return grpc::Status::OK;
 }

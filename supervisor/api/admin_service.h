@@ -9,6 +9,7 @@
 #include "events/event_log.h"
 #include "plugvisor/admin/v1/admin.grpc.pb.h"
 #include "process/plugin_manager.h"
+#include "sandbox/plan.h"
 #include "store/receipt_writer.h"
 #include "store/state_store.h"
 
@@ -24,6 +25,7 @@ struct AdminDeps {
   std::string database;  // "embedded (<dir>)" or the redacted URL
   std::chrono::steady_clock::time_point started_at;
   const std::atomic<bool>& shutting_down;
+  const sandbox::SandboxContext& sandbox;
 };
 
 class AdminService final : public plugvisor::admin::v1::Admin::Service {
@@ -44,6 +46,8 @@ class AdminService final : public plugvisor::admin::v1::Admin::Service {
                            grpc::ServerWriter<plugvisor::admin::v1::Event>*) override;
   grpc::Status ListReceipts(grpc::ServerContext*, const plugvisor::admin::v1::ListReceiptsRequest*,
                             plugvisor::admin::v1::ListReceiptsResponse*) override;
+  grpc::Status Doctor(grpc::ServerContext*, const plugvisor::admin::v1::DoctorRequest*,
+                      plugvisor::admin::v1::DoctorResponse*) override;
 
  private:
   // Runs `action` on the Asio loop (where lifecycle state lives) and waits for its Status.

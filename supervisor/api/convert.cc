@@ -35,7 +35,7 @@ void to_proto(const process::PluginSnapshot& s, plugvisor::admin::v1::PluginStat
   out->set_disabled_reason(s.disabled_reason);
   out->set_last_error(s.last_error);
   out->set_executable(s.executable);
-  out->set_sandbox("off");  // until the sandbox lands, every plugin runs unsandboxed
+  out->set_sandbox(s.sandbox);
   for (const auto& h : s.hooks) {
     auto* b = out->add_hooks();
     b->set_hook(h.hook);

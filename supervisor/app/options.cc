@@ -25,6 +25,9 @@ std::variant<Options, int> parse_options(int argc, char** argv) {
   cli.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
       ->envname("PLUGVISOR_LOG_LEVEL");
   cli.add_flag("--check-config", o.check_config, "validate the config and exit");
+  cli.add_flag("--check-sandbox", o.check_sandbox,
+               "show which sandbox mechanisms this machine offers and exit (1 if a required one "
+               "is missing)");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -13,6 +13,7 @@ struct Options {
   std::string listen;        // overrides the config (also PLUGVISOR_LISTEN)
   std::string log_level;     // overrides the config (also PLUGVISOR_LOG_LEVEL)
   bool check_config = false;
+  bool check_sandbox = false;
 };
 
 // Parses argv; on --help/--version/usage errors returns the exit code to leave with.

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <filesystem>
+#include <cstdio>
 #include <future>
 #include <spdlog/spdlog.h>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "host/host_server.h"
 #include "process/plugin_manager.h"
 #include "process/reaper.h"
+#include "sandbox/plan.h"
 #include "store/receipt_writer.h"
 #include "store/state_store.h"
 
@@ -75,7 +77,45 @@ class Loop {
   std::thread thread_;
 };
 
+// Asks the runner what this machine offers. Without an answer every mechanism counts as missing,
+// so an enforcing config refuses to start plugins rather than run them bare.
+sandbox::Mechanisms probe_sandbox(process::Reaper& reaper, const std::string& runner) {
+  auto out = reaper.run_capture({runner, "--probe"});
+  if (!out) {
+    spdlog::error("sandbox probe ({} --probe) failed: {}", runner, out.error().message);
+    return {};
+  }
+  auto m = sandbox::parse_probe(*out);
+  if (!m) {
+    spdlog::error("sandbox probe: {}", m.error().message);
+    return {};
+  }
+  return std::move(*m);
+}
+
 }  // namespace
+
+int check_sandbox(config::SupervisorConfig config) {
+  if (config.runner_path.empty()) config.runner_path = default_runner_path();
+  Loop loop;
+  process::Reaper reaper(loop.io());
+  reaper.start();
+  auto m = probe_sandbox(reaper, config.runner_path);
+  std::printf("sandbox mechanisms on this machine (%s):\n%s", config.runner_path.c_str(),
+              m.table().c_str());
+  auto missing = m.missing(config.sandbox.require);
+  std::string required;
+  for (const auto& r : config.sandbox.require) required += (required.empty() ? "" : ", ") + r;
+  std::printf("required by %s: %s\n", config.source.c_str(), required.c_str());
+  if (missing.empty()) {
+    std::printf("ok: every required mechanism is available\n");
+    return 0;
+  }
+  std::string list;
+  for (const auto& x : missing) list += (list.empty() ? "" : ", ") + x;
+  std::printf("MISSING: %s -- sandboxed plugins will not start\n", list.c_str());
+  return 1;
+}
 
 int run_supervisor(config::SupervisorConfig config) {
   auto started_at = std::chrono::steady_clock::now();
@@ -98,6 +138,18 @@ int run_supervisor(config::SupervisorConfig config) {
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (!ec) stop_signal.set_value(sig);
   });
+
+  sandbox::SandboxContext sandbox_ctx{config.sandbox, probe_sandbox(reaper, config.runner_path),
+                                      *state_dir};
+  spdlog::info("sandbox mechanisms:\n{}", sandbox_ctx.mechanisms.table());
+  sandbox::remove_stale_cgroups(sandbox_ctx.mechanisms, config.sandbox.cgroup_name);
+  for (const auto& p : config.plugins) {
+    if (!sandbox::sandbox_enforced(sandbox_ctx, p)) {
+      spdlog::warn("plugin {} runs WITHOUT a sandbox (sandbox: off): it has the supervisor's "
+                   "uid, filesystem and network. Do this only for plugins you wrote yourself.",
+                   p.id);
+    }
+  }
 
   auto db = open_database(config, *state_dir, reaper);
   if (!db) {
@@ -131,13 +183,13 @@ int run_supervisor(config::SupervisorConfig config) {
 
   process::RuntimeEnv env{
       process::LaunchEnv{loop.io(), reaper, host_server, config.runner_path,
-                         static_cast<size_t>(max_message)},
+                         static_cast<size_t>(max_message), &sandbox_ctx},
       events, state_store, registry, config.catalog, nullptr, kVersion};
   process::PluginManager plugins(env, config.plugins, *persisted);
   api::HooksService hooks_service(dispatcher);
   api::AdminService admin_service(api::AdminDeps{loop.io(), plugins, state_store, receipts, events,
                                                  kVersion, db->description, started_at,
-                                                 shutting_down});
+                                                 shutting_down, sandbox_ctx});
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);

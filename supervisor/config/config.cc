@@ -103,7 +103,8 @@ Result<SupervisorConfig> Parser::run(const YAML::Node& root) {
   SupervisorConfig cfg;
   const Entry top{"", root.IsNull() ? YAML::Mark::null_mark() : root.Mark(), root};
   auto f = r_.map(top, {"listen", "state_dir", "runner", "plugin_dir", "log_level", "database",
-                        "receipts", "dispatch", "plugin_defaults", "hooks", "plugins"});
+                        "receipts", "dispatch", "plugin_defaults", "hooks", "plugins",
+                        "sandbox"});
   if (!f) return Error{r_.error_text()};
 
   set_str(*f, "listen", cfg.listen);
@@ -149,12 +150,13 @@ Result<SupervisorConfig> Parser::run(const YAML::Node& root) {
       set_int(*d, "max_payload_bytes", cfg.limits.max_payload_bytes, 1, 1LL << 30);
     }
   }
+  if (const Entry* e = f->get("sandbox")) read_sandbox(*e, cfg.sandbox);
   // The catalog first: plugins may bind hooks that this file itself declares.
   if (const Entry* e = f->get("hooks")) read_hooks(*e, cfg.catalog);
   PluginConfig defaults;
   if (const Entry* e = f->get("plugin_defaults")) {
     if (auto d = r_.map(*e, {"start_timeout_ms", "cancel_grace_ms", "drain_grace_ms",
-                             "term_grace_ms", "guards", "logs"})) {
+                             "term_grace_ms", "guards", "logs", "permissions", "sandbox"})) {
       read_tunables(*d, defaults);
       check_tunables(*e, defaults);
     }

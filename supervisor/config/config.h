@@ -31,6 +31,49 @@ struct LogLimits {
   uint32_t burst = 400;
 };
 
+enum class SandboxMode { enforce, off };
+
+// A host path the plugin may see beyond its own files and data dir.
+struct PathGrant {
+  std::string path;  // absolute
+  bool writable = false;
+};
+
+struct Resources {
+  uint64_t memory_mb = 512;
+  uint32_t pids = 128;
+  uint32_t cpu_percent = 100;  // of one core (cgroup cpu quota)
+  uint32_t cpu_seconds = 0;    // RLIMIT_CPU; 0: none
+  uint64_t tmp_mb = 64;
+  uint32_t open_files = 1024;
+};
+
+// What a plugin is allowed, enforced by the sandbox (filesystem, spawn, resources) and by the
+// host services (network, secrets).
+struct Permissions {
+  std::vector<PathGrant> filesystem;
+  std::vector<std::string> network;  // hosts for the egress proxy: exact or *.domain, with :port
+  std::vector<std::string> secrets;  // names it may have injected by reference
+  bool spawn = false;                // may it start processes (not just threads)?
+  Resources resources;
+};
+
+// Mechanism names as `plugvisord --check-sandbox` prints them.
+inline const std::vector<std::string>& all_sandbox_mechanisms() {
+  static const std::vector<std::string> names = {
+      "user_ns", "pid_ns",   "mount_ns",     "net_ns", "ipc_ns",  "uts_ns",
+      "cgroup_ns", "seccomp", "landlock", "no_new_privs", "cgroups", "rlimits"};
+  return names;
+}
+
+struct SandboxConfig {
+  SandboxMode mode = SandboxMode::enforce;
+  // A plugin is not started unless every mechanism named here is available.
+  std::vector<std::string> require = all_sandbox_mechanisms();
+  uint32_t uid_base = 200000;  // plugin N (0-based, config order) runs as host uid uid_base + N
+  std::string cgroup_name = "plugvisor";
+};
+
 struct PluginConfig {
   std::string id;
   std::string
@@ -47,6 +90,8 @@ struct PluginConfig {
   milliseconds term_grace{2000};   // SIGTERM -> SIGKILL
   guard::GuardConfig guards;
   LogLimits logs;
+  std::optional<SandboxMode> sandbox;  // unset: the supervisor-wide mode
+  Permissions permissions;
 };
 
 struct DatabaseConfig {
@@ -73,6 +118,7 @@ struct SupervisorConfig {
   ReceiptWriterConfig receipts;
   dispatch::DispatchLimits limits;
   dispatch::HookCatalog catalog = dispatch::HookCatalog::defaults();
+  SandboxConfig sandbox;
   std::vector<PluginConfig> plugins;
 };
 

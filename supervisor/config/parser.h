@@ -49,6 +49,9 @@ class Parser {
   void read_hooks(const Entry& at, dispatch::HookCatalog& catalog);
   void read_guards(const Entry& at, guard::GuardConfig& g);
   void read_logs(const Entry& at, LogLimits& l);
+  void read_sandbox(const Entry& at, SandboxConfig& s);
+  void read_permissions(const Entry& at, Permissions& p);
+  void read_resources(const Entry& at, Resources& r);
   // Keys shared by plugin_defaults and each plugin, applied over what `p` already holds, so a
   // plugin overrides the defaults key by key (also inside guards and logs).
   void read_tunables(const Fields& f, PluginConfig& p);

@@ -80,6 +80,18 @@ void Parser::read_tunables(const Fields& f, PluginConfig& p) {
   set_ms(f, "term_grace_ms", p.term_grace, 0);
   if (const Entry* e = f.get("guards")) read_guards(*e, p.guards);
   if (const Entry* e = f.get("logs")) read_logs(*e, p.logs);
+  if (const Entry* e = f.get("permissions")) read_permissions(*e, p.permissions);
+  if (const Entry* e = f.get("sandbox")) {
+    if (auto v = r_.str(*e)) {
+      if (*v == "enforce") {
+        p.sandbox = SandboxMode::enforce;
+      } else if (*v == "off") {
+        p.sandbox = SandboxMode::off;
+      } else {
+        r_.fail(*e, "must be enforce or off, not '" + *v + "'");
+      }
+    }
+  }
 }
 
 void Parser::check_tunables(const Entry& at, const PluginConfig& p) {
@@ -133,7 +145,8 @@ std::optional<PluginConfig> Parser::read_plugin(const Entry& at, const PluginCon
                                                 std::map<std::string, std::string>& ids) {
   auto f = r_.map(
       at, {"id", "executable", "args", "env", "enabled", "settings", "hooks", "start_timeout_ms",
-           "cancel_grace_ms", "drain_grace_ms", "term_grace_ms", "guards", "logs"});
+           "cancel_grace_ms", "drain_grace_ms", "term_grace_ms", "guards", "logs",
+           "permissions", "sandbox"});
   if (!f) return std::nullopt;
   PluginConfig p = defaults;
   if (const Entry* e = f->get("id")) {

@@ -83,6 +83,10 @@ InvokeOutcome PluginRuntime::invoke(const dispatch::Invocation& inv) {
     o.reason = resp.reason();
     return o;
   }
+  if (status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED && proc->connection_lost()) {
+    return failure(ErrorCode::plugin_crashed,
+                   "the plugin's connection broke mid-call: " + status.error_message());
+  }
   switch (status.error_code()) {
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       boost::asio::post(env_.launch.io, [self = shared_from_this(), weak = std::weak_ptr(proc),
@@ -180,6 +184,7 @@ void PluginRuntime::kill_busy(const std::shared_ptr<PluginProcess>& proc, const 
     last_error_ = "killed: " + why;
   }
   record_event("killed", {{"pid", proc->pid()}, {"invocation_id", id}, {"reason", why}});
+  killed_on_purpose_ = true;
   count_failure("killed after a timeout: " + why);
   proc->signal(SIGKILL);
 }

@@ -6,6 +6,7 @@ namespace plugvisor::process {
 
 PluginManager::PluginManager(RuntimeEnv& env, const std::vector<config::PluginConfig>& plugins,
                              const std::vector<store::PluginRow>& persisted) {
+  uint32_t index = 0;
   for (const auto& cfg : plugins) {
     bool enabled = cfg.enabled;
     std::string reason = enabled ? "" : "operator";
@@ -17,7 +18,7 @@ PluginManager::PluginManager(RuntimeEnv& env, const std::vector<config::PluginCo
                      cfg.id, reason, cfg.id);
       }
     }
-    plugins_.emplace(cfg.id, std::make_shared<PluginRuntime>(cfg, env, enabled, reason));
+    plugins_.emplace(cfg.id, std::make_shared<PluginRuntime>(cfg, index++, env, enabled, reason));
   }
 }
 

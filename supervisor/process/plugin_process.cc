@@ -1,6 +1,9 @@
 #include "process/plugin_process.h"
 
+#include "sandbox/death.h"
+
 #include <fcntl.h>
+#include <poll.h>
 #include <grpcpp/create_channel_posix.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -14,6 +17,8 @@ namespace {
 
 constexpr int kPluginFd = 3;
 constexpr int kHostFd = 4;
+constexpr int kSpecFd = 5;
+constexpr int kStatusFd = 6;
 
 struct Pair {
   UniqueFd parent;
@@ -62,6 +67,19 @@ Result<Pair> log_pipe() {
   return Pair{std::move(read_end), std::move(*child)};
 }
 
+Status write_all(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::errno_error("write the sandbox spec", errno);
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
 std::vector<std::string> plugin_environment(const config::PluginConfig& plugin) {
   std::vector<std::string> env = {
       "PATH=/usr/local/bin:/usr/bin:/bin",
@@ -73,10 +91,9 @@ std::vector<std::string> plugin_environment(const config::PluginConfig& plugin) 
   return env;
 }
 
-}  // namespace
-
 Result<std::shared_ptr<PluginProcess>> PluginProcess::spawn(const LaunchEnv& env,
                                                             const config::PluginConfig& plugin,
+                                                            std::optional<sandbox::SandboxPlan> plan,
                                                             Reaper::ExitCallback on_exit) {
   auto plugin_channel = socket_pair();
   if (!plugin_channel) return plugin_channel.error();
@@ -89,18 +106,38 @@ Result<std::shared_ptr<PluginProcess>> PluginProcess::spawn(const LaunchEnv& env
 
   SpawnSpec spec;
   spec.argv = {env.runner_path, "--expect-parent", std::to_string(getpid())};
-  for (const auto& [k, v] : plugin.env) {
-    spec.argv.push_back("--keep-env");
-    spec.argv.push_back(k);
-  }
-  spec.argv.push_back("--");
-  spec.argv.push_back(plugin.executable);
-  spec.argv.insert(spec.argv.end(), plugin.args.begin(), plugin.args.end());
   spec.env = plugin_environment(plugin);
   spec.fds = {{1, out->child.get()},
               {2, err->child.get()},
               {kPluginFd, plugin_channel->child.get()},
               {kHostFd, host_channel->child.get()}};
+  Pair spec_pipe, status_pipe;
+  if (plan) {
+    // The spec travels through a pipe, not argv, so nothing of it shows in ps.
+    auto sp = log_pipe();
+    if (!sp) return sp.error();
+    auto st = log_pipe();
+    if (!st) return st.error();
+    spec_pipe = std::move(*sp);
+    status_pipe = std::move(*st);
+    if (auto s = write_all(spec_pipe.child.get(), plan->spec_json); !s) return s.error();
+    spec_pipe.child.reset();  // EOF after the spec
+    auto read_end = above_channel_fds(std::move(spec_pipe.parent));
+    if (!read_end) return read_end.error();
+    spec_pipe.parent = std::move(*read_end);
+    spec.fds[kSpecFd] = spec_pipe.parent.get();
+    spec.fds[kStatusFd] = status_pipe.child.get();
+    spec.argv.insert(spec.argv.end(), {"--spec-fd", std::to_string(kSpecFd), "--status-fd",
+                                       std::to_string(kStatusFd)});
+  } else {
+    for (const auto& [k, v] : plugin.env) {
+      spec.argv.push_back("--keep-env");
+      spec.argv.push_back(k);
+    }
+  }
+  spec.argv.push_back("--");
+  spec.argv.push_back(plugin.executable);
+  spec.argv.insert(spec.argv.end(), plugin.args.begin(), plugin.args.end());
 
   auto pid = env.reaper.spawn(spec, std::move(on_exit));
   if (!pid) return pid.error();
@@ -112,10 +149,15 @@ Result<std::shared_ptr<PluginProcess>> PluginProcess::spawn(const LaunchEnv& env
   host_channel->child.reset();
   out->child.reset();
   err->child.reset();
+  spec_pipe.parent.reset();
+  status_pipe.child.reset();
+  proc->status_ = std::move(status_pipe.parent);
+  proc->plan_ = std::move(plan);
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(env.max_message_bytes));
   args.SetMaxSendMessageSize(static_cast<int>(env.max_message_bytes));
+  proc->hangup_watch_ = UniqueFd(fcntl(plugin_channel->parent.get(), F_DUPFD_CLOEXEC, kHostFd + 1));
   proc->channel_ = grpc::CreateCustomInsecureChannelFromFd("plugin:" + plugin.id,
                                                            plugin_channel->parent.release(), args);
   proc->stub_ = plugvisor::plugin::v1::Plugin::NewStub(proc->channel_);
@@ -136,8 +178,53 @@ void PluginProcess::signal(int sig) const {
   if (::kill(-pid_, sig) != 0 && errno == ESRCH) ::kill(pid_, sig);
 }
 
+bool PluginProcess::connection_lost() const {
+  if (exited_) return true;
+  if (!hangup_watch_) return false;
+  pollfd p{hangup_watch_.get(), POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 uint64_t PluginProcess::log_lines_dropped() const {
   return (stdout_ ? stdout_->dropped() : 0) + (stderr_ ? stderr_->dropped() : 0);
+}
+
+}  // namespace plugvisor::process
+
+namespace plugvisor::process {
+
+std::vector<nlohmann::json> PluginProcess::drain_status() {
+  std::vector<nlohmann::json> out;
+  if (!status_) return out;
+  // The runner has exited, so everything it wrote is in the pipe and read() ends at EOF.
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(status_.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  status_.reset();
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    auto line = nlohmann::json::parse(text.substr(start, nl - start), nullptr, false);
+    if (line.is_object()) out.push_back(std::move(line));
+  }
+  return out;
+}
+
+nlohmann::json PluginProcess::death_detail(int wait_status,
+                                           const std::vector<nlohmann::json>& status) const {
+  nlohmann::json report;
+  for (const auto& line : status) {
+    if (line.contains("exit")) report = line["exit"];
+  }
+  sandbox::CgroupCounters now, before;
+  if (plan_ && plan_->cgroup) {
+    now = plan_->cgroup->counters();
+    before = plan_->counters_at_start;
+  }
+  return sandbox::classify_death(wait_status, report, before, now);
 }
 
 }  // namespace plugvisor::process

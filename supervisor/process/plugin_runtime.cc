@@ -26,9 +26,10 @@ dispatch::FailPolicy from_proto(pv1::FailPolicy p) {
 
 }  // namespace
 
-PluginRuntime::PluginRuntime(config::PluginConfig config, RuntimeEnv& env, bool enabled,
-                             std::string disabled_reason)
+PluginRuntime::PluginRuntime(config::PluginConfig config, uint32_t index, RuntimeEnv& env,
+                             bool enabled, std::string disabled_reason)
     : config_(std::move(config)),
+      index_(index),
       env_(env),
       enabled_(enabled),
       disabled_reason_(std::move(disabled_reason)),
@@ -110,14 +111,25 @@ void PluginRuntime::start() {
 
 void PluginRuntime::launch() {
   ++generation_;
+  killed_on_purpose_ = false;
   uint64_t gen = generation_;
   if (access(config_.executable.c_str(), X_OK) != 0) {
     fail_permanently("executable " + config_.executable + " is not there or not executable: " +
                      std::strerror(errno));
     return;
   }
+  std::optional<sandbox::SandboxPlan> plan;
+  const auto* sandbox = env_.launch.sandbox;
+  if (sandbox != nullptr && sandbox::sandbox_enforced(*sandbox, config_)) {
+    auto planned = sandbox::plan_sandbox(*sandbox, config_, index_, gen, plugin_environment(config_));
+    if (!planned) {
+      record_event("sandbox_unavailable", {{"reason", planned.error().message}});
+      return fail_permanently(planned.error().message);
+    }
+    plan = std::move(*planned);
+  }
   auto self = shared_from_this();
-  auto proc = PluginProcess::spawn(env_.launch, config_, [self, gen](int status) {
+  auto proc = PluginProcess::spawn(env_.launch, config_, std::move(plan), [self, gen](int status) {
     self->on_exit(gen, status);
   });
   if (!proc) {
@@ -183,7 +195,24 @@ void PluginRuntime::on_described(uint64_t gen, const pv1::DescribeResponse& resp
     }
     record_event("start_failed", {{"reason", why}});
     count_failure(why);
-    proc->signal(SIGKILL);  // on_exit schedules the restart or the auto-disable
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      killed_on_purpose_ = true;
+      proc->signal(SIGKILL);  // on_exit schedules the restart or the auto-disable
+      return;
+    }
+    // A broken channel usually means the process is exiting: give it a moment so its own exit
+    // status is what gets recorded, then make sure.
+    auto timer = std::make_shared<boost::asio::steady_timer>(env_.launch.io, config_.cancel_grace);
+    timer->async_wait([self = shared_from_this(), gen, timer](const boost::system::error_code& ec) {
+      std::shared_ptr<PluginProcess> p;
+      {
+        std::lock_guard lock(self->mu_);
+        p = self->process_;
+      }
+      if (ec || gen != self->generation_ || !p || p->exited()) return;
+      self->killed_on_purpose_ = true;
+      p->signal(SIGKILL);
+    });
     return;
   }
   if (resp.protocol_version() != kProtocolVersion) {
@@ -253,11 +282,25 @@ void PluginRuntime::on_exit(uint64_t gen, int wait_status) {
     proc = std::move(process_);
     if (state_ == State::ready || state_ == State::circuit_open) ran_for = clock().now() - ready_since_;
   }
-  if (proc) proc->mark_exited();
-  nlohmann::json detail = {{"pid", proc ? proc->pid() : 0},
-                           {"status", describe_wait_status(wait_status)}};
-  if (WIFEXITED(wait_status)) detail["exit_code"] = WEXITSTATUS(wait_status);
-  if (WIFSIGNALED(wait_status)) detail["signal"] = WTERMSIG(wait_status);
+  nlohmann::json detail = nlohmann::json::object();
+  std::string setup_failure;
+  if (proc) {
+    proc->mark_exited();
+    auto status = proc->drain_status();
+    detail = proc->death_detail(wait_status, status);
+    for (const auto& line : status) {
+      if (line.contains("step")) {
+        setup_failure = "sandbox setup failed at step '" + line.value("step", "?") +
+                        "': " + line.value("error", "") +
+                        (line.contains("detail") ? " (" + line.value("detail", "") + ")" : "");
+        detail["reason"] = "sandbox_setup";
+        detail["step"] = line.value("step", "");
+      }
+    }
+    proc->cleanup();
+  }
+  detail["pid"] = proc ? proc->pid() : 0;
+  detail["status"] = describe_wait_status(wait_status);
   record_event("exit", detail);
   env_.set_health(config_.id, false);
 
@@ -272,10 +315,19 @@ void PluginRuntime::on_exit(uint64_t gen, int wait_status) {
   }
   if (current_state() == State::failed) return;  // permanent: an operator must act
   backoff_.note_healthy(ran_for);
-  std::string why = "plugin process " + describe_wait_status(wait_status);
+  std::string why = !setup_failure.empty() ? setup_failure
+                    : detail.value("reason", "") == "oom"
+                        ? "plugin killed by the OOM killer (memory limit " +
+                              std::to_string(config_.permissions.resources.memory_mb) + " MiB)"
+                    : detail.value("reason", "") == "seccomp"
+                        ? "plugin killed by seccomp for syscall " +
+                              detail.value("syscall", nlohmann::json("?")).dump()
+                        : "plugin process " + describe_wait_status(wait_status);
   {
+    // How the process ended says more than a handshake that broke because of it, unless we
+    // killed it ourselves (start timeout, a busy handler), whose reason is already recorded.
     std::lock_guard lock(mu_);
-    if (failure_counted_for_ != generation_) last_error_ = why;
+    if (!killed_on_purpose_) last_error_ = why;
   }
   bool looping = count_failure(why);
   if (looping) return auto_disable();
@@ -337,6 +389,7 @@ void PluginRuntime::fail_permanently(const std::string& reason) {
     proc = process_;
   }
   spdlog::error("plugin {}: {}", config_.id, reason);
+  killed_on_purpose_ = true;
   transition(State::failed, "failed", {{"reason", reason}});
   if (proc) proc->signal(SIGKILL);
 }
@@ -458,6 +511,9 @@ PluginSnapshot PluginRuntime::snapshot() const {
   s.last_error = last_error_;
   s.executable = config_.executable;
   s.hooks = bindings_;
+  s.sandbox = env_.launch.sandbox == nullptr
+                  ? "off"
+                  : sandbox::sandbox_summary(*env_.launch.sandbox, config_);
   return s;
 }
 

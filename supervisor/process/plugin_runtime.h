@@ -60,12 +60,14 @@ struct PluginSnapshot {
   std::string last_error;
   std::string executable;
   std::vector<HookBindingView> hooks;
+  std::string sandbox;  // enforced, off, or enforced without ...
 };
 
 class PluginRuntime final : public dispatch::HandlerTarget,
                             public std::enable_shared_from_this<PluginRuntime> {
  public:
-  PluginRuntime(config::PluginConfig config, RuntimeEnv& env, bool enabled,
+  // `index` is the plugin's position in the config; it picks the plugin's own host uid.
+  PluginRuntime(config::PluginConfig config, uint32_t index, RuntimeEnv& env, bool enabled,
                 std::string disabled_reason);
 
   // --- HandlerTarget: any thread ---
@@ -111,6 +113,7 @@ class PluginRuntime final : public dispatch::HandlerTarget,
   State current_state() const;
 
   const config::PluginConfig config_;
+  const uint32_t index_;
   RuntimeEnv& env_;
 
   // --- shared with dispatch threads, under mu_ ---
@@ -132,6 +135,7 @@ class PluginRuntime final : public dispatch::HandlerTarget,
   // --- Asio loop only ---
   uint64_t generation_ = 0;
   uint64_t failure_counted_for_ = 0;  // generation whose failure is already counted
+  bool killed_on_purpose_ = false;    // this incarnation's end was our SIGKILL
   bool stopping_ = false;
   std::vector<std::function<void()>> on_stopped_;
   std::function<void()> after_stop_;

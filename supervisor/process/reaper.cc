@@ -4,11 +4,14 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <future>
 #include <spdlog/spdlog.h>
+
+#include "plugvisor/common/unique_fd.h"
 
 namespace plugvisor::process {
 
@@ -121,6 +124,31 @@ Result<int> Reaper::run(const std::vector<std::string>& argv) {
   int status = exited.get();
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return Error{argv[0] + " " + describe_wait_status(status)};
+}
+
+Result<std::string> Reaper::run_capture(const std::vector<std::string>& argv) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Error::errno_error("pipe2", errno);
+  UniqueFd read_end(p[0]), write_end(p[1]);
+  auto done = std::make_shared<std::promise<int>>();
+  auto exited = done->get_future();
+  SpawnSpec spec{argv, {}, {{1, write_end.get()}, {2, 2}}};
+  for (char** e = environ; *e != nullptr; ++e) spec.env.emplace_back(*e);
+  auto pid = spawn(spec, [done](int status) { done->set_value(status); });
+  if (!pid) return pid.error();
+  write_end.reset();
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(read_end.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::errno_error("read from " + argv[0], errno);
+    out.append(buf, static_cast<size_t>(n));
+  }
+  int status = exited.get();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Error{argv[0] + " " + describe_wait_status(status)};
+  }
+  return out;
 }
 
 std::string describe_wait_status(int status) {

@@ -41,6 +41,8 @@ class Reaper {
 
   // Spawns and waits for the exit status. Must not be called on the Asio loop's thread.
   Result<int> run(const std::vector<std::string>& argv);
+  // Like run(), and returns what the command printed on stdout (stderr stays ours).
+  Result<std::string> run_capture(const std::vector<std::string>& argv);
 
  private:
   void arm();

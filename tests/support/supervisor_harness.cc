@@ -57,7 +57,10 @@ std::unique_ptr<Supervisor> Supervisor::start(const std::string& config_yaml,
         << config_yaml;
   }
   std::string log_path = s->dir() + "/plugvisord.log";
-  std::vector<std::string> args = {build_path("supervisor/plugvisord"), "--config", config_path,
+  // setpriv's parent-death signal: if this test process dies mid-test (an abort, a kill from
+  // CTest's timeout), its plugvisord goes too, and with it the plugins.
+  std::vector<std::string> args = {"/usr/bin/setpriv", "--pdeathsig", "KILL", "--",
+                                   build_path("supervisor/plugvisord"), "--config", config_path,
                                    "--log-level", "debug"};
   if (!database_url.empty()) {
     args.push_back("--database-url");

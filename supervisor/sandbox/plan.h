@@ -1,0 +1,39 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "plugvisor/common/result.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/mechanisms.h"
+
+namespace plugvisor::sandbox {
+
+// What the supervisor knows about sandboxing, fixed at start.
+struct SandboxContext {
+  config::SandboxConfig config;
+  Mechanisms mechanisms;
+  std::string state_dir;
+};
+
+// One incarnation's sandbox: the runner's spec and the cgroup it joins.
+struct SandboxPlan {
+  std::string spec_json;
+  std::unique_ptr<PluginCgroup> cgroup;
+  CgroupCounters counters_at_start;
+};
+
+// Whether `plugin` runs sandboxed (its own `sandbox:` or the supervisor-wide mode).
+bool sandbox_enforced(const SandboxContext& ctx, const config::PluginConfig& plugin);
+// "enforced", "off", or "enforced without X, Y" (optional mechanisms this machine lacks).
+std::string sandbox_summary(const SandboxContext& ctx, const config::PluginConfig& plugin);
+
+// Checks the required mechanisms, prepares the plugin's data dir (owned by its own host uid) and
+// cgroup, and builds the spec. `index` is the plugin's position in the config (its uid offset).
+Result<SandboxPlan> plan_sandbox(const SandboxContext& ctx, const config::PluginConfig& plugin,
+                                 uint32_t index, uint64_t generation,
+                                 const std::vector<std::string>& env);
+
+}  // namespace plugvisor::sandbox

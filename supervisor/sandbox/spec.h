@@ -1,0 +1,25 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "sandbox/mechanisms.h"
+
+namespace plugvisor::sandbox {
+
+struct SpecInputs {
+  const config::PluginConfig& plugin;
+  const Mechanisms& mechanisms;
+  uint32_t host_uid;
+  std::string data_dir;  // host path, created and owned by host_uid
+  std::vector<std::string> cgroup_procs;
+  std::vector<std::string> env;  // NAME=value, already scrubbed
+};
+
+// The runner's spec (plugin-runner/SPEC.md) for one plugin incarnation.
+nlohmann::json build_spec(const SpecInputs& in);
+
+}  // namespace plugvisor::sandbox

@@ -1,0 +1,176 @@
+// Network escapes. A plugin has no network of its own: it gets an empty network namespace and
+// reaches the outside only through the host's services on fd 4. The test listens on the host
+// (tcp_port and udp_port on 127.0.0.1, an abstract unix socket, the supervisor's api.sock) and
+// passes the inode of its own network namespace as host_ns.net.
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "attempt.h"
+#include "plugvisor/common/unique_fd.h"
+
+namespace plugvisor::escape_probe {
+namespace {
+
+// Where a socket that worked actually lives: in the host's network namespace it is an escape,
+// in an empty one of its own it reaches nothing.
+std::string netns_note(const Input& in, bool& host_net) {
+  const unsigned long long mine = own_ns("net"), host = in.host_ns("net");
+  // Without the host's inode, assume the worst.
+  host_net = host == 0 || mine == host;
+  if (host == 0) return " (the test passed no host_ns.net)";
+  return host_net ? " in the host's network namespace"
+                  : " but in an isolated network namespace (" + std::to_string(mine) + ", host " +
+                        std::to_string(host) + ")";
+}
+
+sockaddr_in loopback(int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+// connect() with a bound on the wait, so a filtered port cannot hang the probe.
+int connect_within(int fd, const sockaddr* addr, socklen_t len) {
+  if (::connect(fd, addr, len) == 0) return 0;
+  if (errno != EINPROGRESS) return errno;
+  pollfd p{fd, POLLOUT, 0};
+  if (::poll(&p, 1, 3000) != 1) return ETIMEDOUT;
+  int err = 0;
+  socklen_t err_len = sizeof err;
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len);
+  return err;
+}
+
+Outcome tcp_connect(const Input& in) {
+  const long long port = in.number("tcp_port", 0);
+  if (port <= 0) return inconclusive("the test passed no tcp_port");
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return blocked(failed("socket(AF_INET, SOCK_STREAM)", errno));
+  sockaddr_in a = loopback(static_cast<int>(port));
+  int err = connect_within(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+  std::string where = "127.0.0.1:" + std::to_string(port);
+  if (err != 0) return blocked(failed("connect " + where, err));
+  return escaped("connected to the test's listener on " + where);
+}
+
+Outcome tcp_bind_listen(const Input& in) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return blocked(failed("socket(AF_INET, SOCK_STREAM)", errno));
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) {
+    return blocked(failed("bind 0.0.0.0:0", errno));
+  }
+  if (::listen(fd.get(), 1) != 0) return blocked(failed("listen", errno));
+  sockaddr_in bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+  bool host_net = false;
+  std::string detail =
+      "listening on 0.0.0.0:" + std::to_string(ntohs(bound.sin_port)) + netns_note(in, host_net);
+  return host_net ? escaped(detail) : blocked(detail);
+}
+
+Outcome udp_send(const Input& in) {
+  const long long port = in.number("udp_port", 0);
+  if (port <= 0) return inconclusive("the test passed no udp_port");
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return blocked(failed("socket(AF_INET, SOCK_DGRAM)", errno));
+  sockaddr_in a = loopback(static_cast<int>(port));
+  const char message[] = "escape-probe";
+  std::string where = "127.0.0.1:" + std::to_string(port);
+  if (::sendto(fd.get(), message, sizeof message - 1, 0, reinterpret_cast<sockaddr*>(&a),
+               sizeof a) < 0) {
+    return blocked(failed("sendto " + where, errno));
+  }
+  bool host_net = false;
+  std::string detail = "sent a datagram to " + where + netns_note(in, host_net);
+  return host_net ? escaped(detail) : blocked(detail);
+}
+
+// Raw and packet sockets need CAP_NET_RAW; in the host's namespace they see all its traffic.
+Outcome privileged_socket(const Input& in, int domain, int type, int protocol,
+                          const std::string& what) {
+  UniqueFd fd(::socket(domain, type | SOCK_CLOEXEC, protocol));
+  if (!fd) return blocked(failed("socket(" + what + ")", errno));
+  bool host_net = false;
+  std::string detail = "created a " + what + " socket" + netns_note(in, host_net);
+  if (!host_net) detail += "; CAP_NET_RAW was not dropped";
+  return host_net ? escaped(detail) : blocked(detail);
+}
+
+Outcome raw_socket(const Input& in) {
+  return privileged_socket(in, AF_INET, SOCK_RAW, IPPROTO_ICMP, "AF_INET, SOCK_RAW");
+}
+
+Outcome packet_socket(const Input& in) {
+  return privileged_socket(in, AF_PACKET, SOCK_RAW, htons(ETH_P_ALL), "AF_PACKET, SOCK_RAW");
+}
+
+// Connects a unix stream socket to `addr`; escaped if that works.
+Outcome unix_connect(const sockaddr_un& addr, socklen_t len, const std::string& what) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return inconclusive(failed("socket(AF_UNIX)", errno));
+  int err = connect_within(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len);
+  if (err != 0) return blocked(failed("connect " + what, err));
+  return escaped("connected to " + what);
+}
+
+Outcome abstract_unix_connect(const Input& in) {
+  std::string name = in.text("abstract_socket");
+  if (name.empty()) return inconclusive("the test passed no abstract_socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (name.size() + 1 > sizeof addr.sun_path) return inconclusive("abstract_socket is too long");
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());  // sun_path[0] = 0: abstract
+  return unix_connect(addr,
+                      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size()),
+                      "abstract socket @" + name);
+}
+
+Outcome unix_pathname_connect(const Input& in) {
+  auto it = in.data().find("unix_sockets");
+  if (it == in.data().end() || !it->is_array() || it->empty()) {
+    return inconclusive("the test passed no unix_sockets");
+  }
+  std::string detail;
+  for (const auto& entry : *it) {
+    std::string path = entry.is_string() ? entry.get<std::string>() : "";
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof addr.sun_path) {
+      return inconclusive("unusable unix_sockets entry " + entry.dump());
+    }
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    Outcome o = unix_connect(addr, sizeof addr, path);
+    if (o.escaped || o.inconclusive) return o;
+    detail += o.detail + "; ";
+  }
+  return blocked(detail);
+}
+
+}  // namespace
+
+void add_net_attempts(std::vector<Attempt>& out) {
+  const std::string f = "net";
+  out.push_back({"tcp_connect", f, Kind::may_kill, tcp_connect});
+  out.push_back({"tcp_bind_listen", f, Kind::may_kill, tcp_bind_listen});
+  out.push_back({"udp_send", f, Kind::may_kill, udp_send});
+  out.push_back({"raw_socket", f, Kind::may_kill, raw_socket});
+  out.push_back({"packet_socket", f, Kind::may_kill, packet_socket});
+  out.push_back({"abstract_unix_connect", f, Kind::safe, abstract_unix_connect});
+  out.push_back({"unix_pathname_connect", f, Kind::safe, unix_pathname_connect});
+}
+
+}  // namespace plugvisor::escape_probe
