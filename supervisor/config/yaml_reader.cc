@@ -177,7 +177,7 @@ std::optional<Fields> Reader::map(const Entry& at,
   bool good = true;
   std::set<std::string, std::less<>> seen;
   for (auto it = at.node.begin(); it != at.node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: it->first lives in a temporary proxy
     if (!key.IsScalar()) {
       fail(at.path, key.Mark(), "keys must be plain names");
       good = false;
