@@ -128,8 +128,10 @@ static_assert(no_denied_syscall_is_allowed(), "a syscall in kDenied is also allo
 
 // ioctl requests that are safe on any fd: isatty, window size, bytes readable, non-blocking
 // and close-on-exec flags. Compared on the low 32 bits, which is all the kernel reads.
-constexpr unsigned long kAllowedIoctls[] = {TCGETS,  TIOCGWINSZ, TIOCGPGRP, FIONREAD,
-                                            FIONBIO, FIOCLEX,    FIONCLEX,  FIOASYNC};
+// TIOCOUTQ (SIOCOUTQ) is gRPC's query of a socket's unsent bytes; without it a plugin dies when
+// a call is cancelled or its channel shuts down.
+constexpr unsigned long kAllowedIoctls[] = {TCGETS,  TIOCGWINSZ, TIOCGPGRP, FIONREAD, FIONBIO,
+                                            FIOCLEX, FIONCLEX,   FIOASYNC,  TIOCOUTQ};
 
 constexpr unsigned long kAllowedPrctls[] = {
     PR_SET_NAME,       PR_GET_NAME,       PR_GET_DUMPABLE,     PR_SET_PDEATHSIG,
