@@ -181,8 +181,10 @@ void PluginProcess::signal(int sig) const {
 bool PluginProcess::connection_lost() const {
   if (exited_) return true;
   if (!hangup_watch_) return false;
+  // gRPC can report a reset stream a moment before the dying process's socket is closed; a short
+  // wait (only ever on a failed call) lets the hang-up arrive.
   pollfd p{hangup_watch_.get(), POLLRDHUP, 0};
-  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  return ::poll(&p, 1, 50) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 uint64_t PluginProcess::log_lines_dropped() const {

@@ -25,7 +25,7 @@ namespace hv1 = plugvisor::hooks::v1;
 struct Limits {
   int memory_mb = 128;
   int pids = 32;
-  int cpu_seconds = 5;
+  int cpu_seconds = 2;  // CPU time, not wall time: on a loaded 2-core machine 2 s can take 20 s of wall time
   int tmp_mb = 8;
   int open_files = 64;
 };
@@ -68,7 +68,7 @@ struct SandboxOptions {
   std::string probe_id = "probe";
   bool spawn = false;
   Limits limits;
-  int hook_timeout_ms = 20000;
+  int hook_timeout_ms = 60000;  // generous: the CPU-limit attempt must end by RLIMIT_CPU, not by our timeout
 };
 
 // plugvisord's config: the probe (bait granted as needed) and plugvisor-fixture-echo as
