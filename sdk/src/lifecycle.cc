@@ -14,6 +14,7 @@ std::optional<Lifecycle::Ticket> Lifecycle::admit(const std::string& invocation_
 
 void Lifecycle::release(std::multiset<std::string>::iterator it) {
   std::lock_guard lock(mu_);
+  if (stop_) answering_while_stopping_ = true;  // a drained invocation's answer follows
   in_flight_.erase(it);
   if (in_flight_.empty()) cv_.notify_all();
 }
@@ -74,6 +75,16 @@ void Lifecycle::call_finished() {
 bool Lifecycle::wait_calls_finished(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
   return cv_.wait_until(lock, deadline, [&] { return open_calls_ == 0; });
+}
+
+void Lifecycle::answering_while_stopping() {
+  std::lock_guard lock(mu_);
+  answering_while_stopping_ = true;
+}
+
+bool Lifecycle::answered_while_stopping() const {
+  std::lock_guard lock(mu_);
+  return answering_while_stopping_;
 }
 
 }  // namespace plugvisor::sdk::detail

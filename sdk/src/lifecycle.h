@@ -58,6 +58,10 @@ class Lifecycle {
   void call_finished();
   // Waits until no call is open or `deadline` passes; false if calls remain.
   bool wait_calls_finished(std::chrono::steady_clock::time_point deadline);
+  // Whether answers the supervisor waits for were given during the stop (the Shutdown RPC's
+  // own, a drained invocation's): then it should get to read them before fd 3 closes.
+  void answering_while_stopping();
+  bool answered_while_stopping() const;
 
  private:
   void release(std::multiset<std::string>::iterator it);
@@ -66,6 +70,7 @@ class Lifecycle {
   std::condition_variable cv_;
   std::multiset<std::string> in_flight_;
   long open_calls_ = 0;
+  bool answering_while_stopping_ = false;
   std::optional<StopRequest> stop_;
   std::chrono::steady_clock::time_point stop_deadline_ =
       std::chrono::steady_clock::time_point::max();

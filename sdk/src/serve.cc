@@ -116,6 +116,11 @@ std::chrono::steady_clock::time_point answers_deadline(const detail::Lifecycle& 
   return std::max(lifecycle.stop_deadline(), at_least);
 }
 
+// How long to wait, at most, for the supervisor to read the answers of the stop. A supervisor
+// that is waiting for them reads at once; the bound only matters when it leaves something
+// unread for good (a ping's ack after the answers), so it stays as short as the old linger.
+constexpr std::chrono::seconds kReadLinger{1};
+
 int serve(Plugin& plugin, int argc, char** argv) {
   const char* argv0 = argc > 0 ? argv[0] : "plugin";
   for (int i = 1; i < argc; ++i) {
@@ -179,9 +184,13 @@ int serve(Plugin& plugin, int argc, char** argv) {
   // drained calls', Shutdown's own) and the supervisor has read them: cancelling them, or
   // closing fd 3 while they are unread, would turn a drained call into a failure on its side.
   // Then stop at once: given a deadline, Shutdown() would wait all of it for fd 3 to close.
-  const auto answers_due = answers_deadline(lifecycle);
-  if (!lifecycle.wait_calls_finished(answers_due) || !hangup.wait_until_read(answers_due)) {
-    Logger{}.warn("answers still unsent or unread after the grace; cancelling them");
+  // Without answers during the stop there is nothing to wait for (and an idle supervisor does
+  // not even read the ping acks gRPC sends it).
+  if (!lifecycle.wait_calls_finished(answers_deadline(lifecycle))) {
+    Logger{}.warn("answers still unsent after the grace; cancelling them");
+  } else if (lifecycle.answered_while_stopping() &&
+             !hangup.wait_until_read(std::chrono::steady_clock::now() + kReadLinger)) {
+    Logger{}.info("the supervisor left part of what was sent unread; closing fd 3 anyway");
   }
   server->Shutdown(std::chrono::system_clock::now());
   server->Wait();

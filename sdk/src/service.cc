@@ -196,6 +196,7 @@ Status PluginService::Shutdown(grpc::ServerContext*, const pb::ShutdownRequest* 
     const auto grace =
         request->grace_ms() > 0 ? std::chrono::milliseconds(request->grace_ms()) : kDefaultGrace;
     lifecycle_.request_stop(grace, "Shutdown RPC");
+    lifecycle_.answering_while_stopping();
     return Status::OK;
   });
 }

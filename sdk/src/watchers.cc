@@ -5,12 +5,12 @@
 #include <linux/sockios.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -75,17 +75,32 @@ HangupWatcher::~HangupWatcher() {
 bool HangupWatcher::wait_until_read(std::chrono::steady_clock::time_point deadline) const {
   using namespace std::chrono;
   if (!watched_) return true;
+  // The kernel signals write space each time the peer consumes some of what we sent, so an
+  // edge-triggered EPOLLOUT wakes us per read. It can come a moment before the count below
+  // drops, and the count is what is exact, so it is also re-read every 2 ms.
+  UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  epoll_event want{};
+  want.events = EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  if (ep && ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, watched_.get(), &want) != 0) ep.reset();
   for (;;) {
-    // For AF_UNIX, SIOCOUTQ counts what we sent that the peer has not read yet. The kernel
-    // offers no reliable wake-up for "down to zero", so look again every couple of ms, and
-    // stop early if the supervisor hangs up (then nobody is left to read).
+    // For AF_UNIX, SIOCOUTQ counts what we sent that the peer has not read yet. (Frames gRPC
+    // sends after the answers, such as a ping's ack, may stay unread; that only costs the wait.)
     int unread = 0;
     if (::ioctl(watched_.get(), SIOCOUTQ, &unread) != 0 || unread == 0) return true;
     const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
     if (left <= milliseconds::zero()) return false;
-    pollfd pfd{watched_.get(), POLLRDHUP, 0};
     const int step = static_cast<int>(std::min<milliseconds::rep>(left.count() + 1, 2));
-    if (::poll(&pfd, 1, step) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) return true;
+    // A hang-up ends the wait too: nobody is left to read.
+    if (ep) {
+      epoll_event got{};
+      if (::epoll_wait(ep.get(), &got, 1, step) > 0 &&
+          (got.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+        return true;
+    } else {
+      pollfd pfd{watched_.get(), POLLRDHUP, 0};
+      if (::poll(&pfd, 1, step) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0)
+        return true;
+    }
   }
 }
 

@@ -124,6 +124,15 @@ TEST_CASE("Lifecycle counts open gRPC calls until their answers are sent", "[sdk
   std::thread answer([&] { lc.call_finished(); });
   CHECK(lc.wait_calls_finished(std::chrono::steady_clock::now() + 60s));
   answer.join();
+
+  // An invocation that ends before the stop leaves nothing to read; one drained by it does.
+  sdk::detail::Lifecycle drained;
+  drained.admit("before").reset();
+  auto during = drained.admit("during");
+  drained.request_stop(1s, "test");
+  CHECK_FALSE(drained.answered_while_stopping());
+  during.reset();
+  CHECK(drained.answered_while_stopping());
 }
 
 TEST_CASE("Plugin registration rejects mistakes early", "[sdk][plugin]") {
