@@ -3,6 +3,10 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <cerrno>
+#include <cstdlib>
+
+#include <sys/random.h>
 
 #include "plugvisor/common/result.h"
 
@@ -22,6 +26,27 @@ std::string random_id() {
       out[half * 16 + i] = kHex[bits & 0xf];
       bits >>= 4;
     }
+  }
+  return out;
+}
+
+std::string secure_token() {
+  unsigned char bytes[32];
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // No entropy source at all: nothing sane can continue issuing capabilities.
+      std::abort();
+    }
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(2 * sizeof bytes, '0');
+  for (size_t i = 0; i < sizeof bytes; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xf];
   }
   return out;
 }

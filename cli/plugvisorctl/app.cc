@@ -91,6 +91,15 @@ int run_cli(int argc, const char* const* argv, Io& io) {
   rc->add_option("--cursor", receipts.cursor, "continue from a previous page's next cursor");
   rc->callback([&] { run = [&] { return cmd_receipts(global, io, receipts); }; });
 
+  UsageOptions usage;
+  CLI::App* us = add_command(app, "usage", "AI token usage through the host's AI proxy (cost summaries)");
+  us->add_option("--by", usage.group_by, "group by: plugin, tenant, hook, model (default: plugin tenant hook)")
+      ->check(CLI::IsMember({"plugin", "tenant", "hook", "model"}))
+      ->delimiter(',');
+  us->add_option("--plugin", usage.plugin_id, "only this plugin's usage");
+  us->add_option("--tenant", usage.tenant_id, "only this tenant's usage");
+  us->callback([&] { run = [&] { return cmd_usage(global, io, usage); }; });
+
   DispatchOptions dispatch;
   CLI::App* dp = add_command(app, "dispatch", "run a hook through its plugins, as a host would");
   dp->add_option("HOOK", dispatch.hook, "hook name, e.g. tool.pre_exec")->required();

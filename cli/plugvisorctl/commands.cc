@@ -271,4 +271,21 @@ int cmd_dispatch(const GlobalOptions& global, Io& io, const DispatchOptions& opt
   return response.blocked() ? kExitBlocked : kExitOk;
 }
 
+int cmd_usage(const GlobalOptions& global, Io& io, const UsageOptions& options) {
+  auto channel = open_channel(global);
+  auto stub = admin::Admin::NewStub(channel);
+  grpc::ClientContext context;
+  set_timeout(context, global.timeout_s);
+  admin::UsageRequest request;
+  for (const auto& g : options.group_by) request.add_group_by(g);
+  request.set_plugin_id(options.plugin_id);
+  request.set_tenant_id(options.tenant_id);
+  admin::UsageResponse response;
+  if (auto s = stub->Usage(&context, request, &response); !s.ok()) {
+    return report(io, global, "usage", s, *channel);
+  }
+  io.out << (global.json ? to_json_line(response) + '\n' : render_usage(response, options.group_by));
+  return kExitOk;
+}
+
 }  // namespace plugvisor::cli

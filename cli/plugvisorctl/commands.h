@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 namespace plugvisor::cli {
 
@@ -45,6 +46,12 @@ struct ReceiptsOptions {
   std::string cursor;
 };
 
+struct UsageOptions {
+  std::vector<std::string> group_by;  // plugin, tenant, hook, model
+  std::string plugin_id;
+  std::string tenant_id;
+};
+
 struct DispatchOptions {
   std::string hook;
   std::string data;  // @file, - or the JSON itself
@@ -71,5 +78,6 @@ int cmd_plugin_action(const GlobalOptions& global, Io& io, PluginAction action,
 int cmd_events(const GlobalOptions& global, Io& io, const EventsOptions& options);
 int cmd_receipts(const GlobalOptions& global, Io& io, const ReceiptsOptions& options);
 int cmd_dispatch(const GlobalOptions& global, Io& io, const DispatchOptions& options);
+int cmd_usage(const GlobalOptions& global, Io& io, const UsageOptions& options);
 
 }  // namespace plugvisor::cli

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "plugvisorctl/text.h"
@@ -96,6 +98,18 @@ std::string render_supervisor_line(const admin::SupervisorStatus& s) {
       s.receipts_queued(), s.receipts_written(), s.receipts_dropped());
 }
 
+namespace {
+
+std::string host_calls_of(const admin::PluginStatus& p) {
+  // The map is unordered on the wire; sorted by method the line reads the same every time.
+  std::map<std::string, uint64_t> sorted(p.host_calls().begin(), p.host_calls().end());
+  std::string out;
+  for (const auto& [method, n] : sorted) out += (out.empty() ? "" : ", ") + method + " " + std::to_string(n);
+  return or_dash(out);
+}
+
+}  // namespace
+
 std::string render_plugin(const admin::PluginStatus& p) {
   std::string out = render_fields({
       {"id", p.id()},
@@ -114,6 +128,8 @@ std::string render_plugin(const admin::PluginStatus& p) {
       {"last error", or_dash(p.last_error())},
       {"executable", or_dash(p.executable())},
       {"sandbox", or_dash(p.sandbox())},
+      {"host calls", host_calls_of(p)},
+      {"permission denied", std::to_string(p.permission_denied())},
   });
   out += '\n';
   if (p.hooks().empty()) return out + "no hook bindings\n";
@@ -123,6 +139,35 @@ std::string render_plugin(const admin::PluginStatus& p) {
                    fmt::format("{}ms", h.timeout_ms())});
   }
   return out + table.render();
+}
+
+std::string render_usage(const admin::UsageResponse& r, const std::vector<std::string>& group_by) {
+  auto has = [&](const char* g) {
+    return group_by.empty() ? std::string(g) != "model"
+                            : std::find(group_by.begin(), group_by.end(), g) != group_by.end();
+  };
+  std::vector<Column> columns;
+  if (has("plugin")) columns.push_back({"PLUGIN"});
+  if (has("tenant")) columns.push_back({"TENANT"});
+  if (has("hook")) columns.push_back({"HOOK"});
+  if (has("model")) columns.push_back({"MODEL"});
+  for (const char* c : {"CALLS", "PROMPT", "COMPLETION", "TOTAL"}) columns.push_back({c, Align::kRight});
+  if (r.rows().empty()) return "no AI usage recorded\n";
+  Table table(columns);
+  auto add = [&](const admin::UsageRow& u, bool total) {
+    std::vector<std::string> row;
+    if (has("plugin")) row.push_back(total ? "TOTAL" : or_dash(u.plugin_id()));
+    if (has("tenant")) row.push_back(total ? "" : or_dash(u.tenant_id()));
+    if (has("hook")) row.push_back(total ? "" : or_dash(u.hook()));
+    if (has("model")) row.push_back(total ? "" : or_dash(u.model()));
+    for (uint64_t n : {u.calls(), u.prompt_tokens(), u.completion_tokens(), u.total_tokens()}) {
+      row.push_back(std::to_string(n));
+    }
+    table.add_row(row);
+  };
+  for (const auto& u : r.rows()) add(u, false);
+  add(r.total(), true);
+  return table.render();
 }
 
 std::string render_doctor(const admin::DoctorResponse& r) {

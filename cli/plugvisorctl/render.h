@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "plugvisor/admin/v1/admin.pb.h"
 #include "plugvisor/hooks/v1/hooks.pb.h"
@@ -37,6 +38,10 @@ std::string render_dispatch(const hooks::DispatchResponse& response);
 
 // `doctor`: MECHANISM AVAILABLE REQUIRED DETAIL, then the problems (or "no problems").
 std::string render_doctor(const admin::DoctorResponse& response);
+
+// AI token usage, one row per group and a TOTAL row; group_by as requested (empty: the
+// server's default of plugin, tenant, hook).
+std::string render_usage(const admin::UsageResponse& response, const std::vector<std::string>& group_by);
 
 // --json: the message in proto3's canonical JSON mapping on one line (what grpcurl prints),
 // with zero-valued fields included so that scripts see a stable set of keys.

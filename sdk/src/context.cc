@@ -6,12 +6,15 @@
 namespace plugvisor::sdk {
 
 Context::Context(Ids ids, std::chrono::steady_clock::time_point deadline,
-                 std::function<bool()> cancelled_by_caller, const Json* settings)
+                 std::function<bool()> cancelled_by_caller, const Json* settings, Host host)
     : ids_(std::move(ids)),
       deadline_(deadline),
       cancelled_by_caller_(std::move(cancelled_by_caller)),
       settings_(settings),
-      log_(ids_.invocation_id) {}
+      log_(ids_.invocation_id),
+      host_(std::move(host.api)),
+      call_{std::move(host.invocation_token), deadline},
+      state_(host_, call_) {}
 
 std::chrono::milliseconds Context::remaining() const {
   const auto now = std::chrono::steady_clock::now();

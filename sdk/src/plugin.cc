@@ -44,6 +44,21 @@ void Plugin::configure(const Json& settings) {
   settings_ = settings;
 }
 
+State Plugin::own_state() const {
+  // An empty token is the plugin's own behalf, and no invocation deadline applies.
+  return State(host(), HostCall{});
+}
+
+void Plugin::set_host(std::shared_ptr<HostApi> host) {
+  std::lock_guard lock(host_mu_);
+  host_ = std::move(host);
+}
+
+std::shared_ptr<HostApi> Plugin::host() const {
+  std::lock_guard lock(host_mu_);
+  return host_;
+}
+
 namespace {
 std::unique_ptr<Plugin>& process_plugin() {
   static std::unique_ptr<Plugin> plugin;

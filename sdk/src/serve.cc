@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "host_client.h"
 #include "lifecycle.h"
 #include "plugvisor/sdk/plugin.h"
 #include "service.h"
@@ -26,7 +27,7 @@ namespace plugvisor::sdk {
 namespace {
 
 constexpr int kPluginFd = 3;  // plugin.v1: we serve
-constexpr int kHostFd = 4;    // host.v1: we are the client (kept open for the host services)
+constexpr int kHostFd = 4;    // host.v1: we are the client
 
 bool is_socket(int fd) {
   struct stat st {};
@@ -77,6 +78,20 @@ class SignalMaskGuard {
 
  private:
   sigset_t old_{};
+};
+
+// Gives the plugin its host connection for the duration of run().
+class HostConnection {
+ public:
+  HostConnection(Plugin& plugin, std::shared_ptr<HostApi> host) : plugin_(plugin) {
+    plugin_.set_host(std::move(host));
+  }
+  ~HostConnection() { plugin_.set_host(nullptr); }
+  HostConnection(const HostConnection&) = delete;
+  HostConnection& operator=(const HostConnection&) = delete;
+
+ private:
+  Plugin& plugin_;
 };
 
 // Keeps Lifecycle's count of open gRPC calls: gRPC creates a call's interceptors when the call
@@ -134,7 +149,8 @@ int serve(Plugin& plugin, int argc, char** argv) {
     return 2;
   }
   prepare_fd(kPluginFd, /*nonblocking=*/true);
-  if (is_socket(kHostFd)) prepare_fd(kHostFd, /*nonblocking=*/false);
+  const bool have_host = is_socket(kHostFd);
+  if (have_host) prepare_fd(kHostFd, /*nonblocking=*/true);
   // A log write to a vanished supervisor must fail with EPIPE, not kill the plugin.
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -145,6 +161,11 @@ int serve(Plugin& plugin, int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   SignalMaskGuard mask(stop_signals);
+
+  // After the mask, since the channel starts gRPC threads. Without fd 4 (an older supervisor, a
+  // test) host calls answer `unavailable` instead. The client goes when run() returns, so a
+  // thread the plugin left behind gets `unavailable` rather than a dangling connection.
+  HostConnection host_connection(plugin, have_host ? detail::connect_host(kHostFd) : nullptr);
 
   detail::Lifecycle lifecycle;
   detail::SignalWatcher signals(stop_signals, lifecycle);

@@ -157,8 +157,8 @@ Status PluginService::invoke(grpc::ServerContext& context, const pb::InvokeReque
       handler_deadline(context.deadline(), request.timeout_ms(), std::chrono::system_clock::now(),
                        std::chrono::steady_clock::now());
   grpc::ServerContext* ctx = &context;
-  Context handler_context(
-      std::move(ids), deadline, [ctx] { return ctx->IsCancelled(); }, &plugin_.settings());
+  Context handler_context(std::move(ids), deadline, [ctx] { return ctx->IsCancelled(); },
+                          &plugin_.settings(), Context::Host{plugin_.host(), c.invocation_token()});
 
   Result result;
   std::optional<Status> thrown;

@@ -29,10 +29,22 @@ std::string join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-Harness::Harness(Plugin& plugin, Json settings) : plugin_(plugin) {
+Harness::Harness(Plugin& plugin, Json settings, FakeHost host)
+    : plugin_(plugin), host_(std::move(host)), connection_(host_.connect(plugin.id())) {
+  // null (`{}` in a call) is "no settings", like an empty settings_json on the wire.
+  if (settings.is_null()) settings = Json::object();
   if (!settings.is_object()) throw std::invalid_argument("harness settings must be a JSON object");
-  plugin_.configure(settings);
+  previous_host_ = plugin_.host();
+  plugin_.set_host(connection_);
+  try {
+    plugin_.configure(settings);
+  } catch (...) {
+    plugin_.set_host(std::move(previous_host_));  // the destructor will not run
+    throw;
+  }
 }
+
+Harness::~Harness() { plugin_.set_host(std::move(previous_host_)); }
 
 Harness& Harness::set_rules(const std::string& hook, HookRules rules) {
   rules_[hook] = std::move(rules);
@@ -65,8 +77,11 @@ Outcome Harness::invoke(const std::string& hook, const Json& data, const Invocat
                    invocation.work_item_id,
                    invocation.run_id,
                    {}};
+  // Like the supervisor's, the token is good exactly while the handler runs.
+  auto ticket = host_.issue({plugin_.id(), invocation.tenant_id, ids.invocation_id});
   const auto start = std::chrono::steady_clock::now();
-  Context ctx(std::move(ids), start + invocation.timeout, {}, &plugin_.settings());
+  Context ctx(std::move(ids), start + invocation.timeout, {}, &plugin_.settings(),
+              Context::Host{connection_, ticket.token()});
 
   Outcome out;
   out.data = data;
@@ -80,6 +95,7 @@ Outcome Harness::invoke(const std::string& hook, const Json& data, const Invocat
   }
   out.duration = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
+  ticket.reset();
   out.timed_out = out.duration > invocation.timeout;
   if (out.failure) return out;
   if (result.failure()) {

@@ -116,6 +116,8 @@ class SpawnedPlugin {
   SpawnedPlugin& operator=(const SpawnedPlugin&) = delete;
 
   pb::Plugin::Stub& stub() { return *stub_; }
+  // Our end of the plugin's fd 4, for a test that serves host.v1 to it.
+  UniqueFd take_host_fd() { return std::move(host_); }
   pid_t pid() const { return pid_; }
   // Drops our end of fd 3, as a dying supervisor would.
   void hang_up() {
@@ -136,13 +138,15 @@ class SpawnedPlugin {
   grpc::Status invoke(const std::string& hook, const std::string& data_json,
                       pb::InvokeResponse* out,
                       std::chrono::milliseconds timeout = std::chrono::seconds(10),
-                      const std::string& invocation_id = "inv-1") {
+                      const std::string& invocation_id = "inv-1",
+                      const std::string& invocation_token = {}) {
     pb::InvokeRequest req;
     req.set_hook(hook);
     req.set_data_json(data_json);
     req.set_timeout_ms(static_cast<uint32_t>(timeout.count()));
     req.mutable_context()->set_invocation_id(invocation_id);
     req.mutable_context()->set_tenant_id("t1");
+    req.mutable_context()->set_invocation_token(invocation_token);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + timeout);
     return stub_->Invoke(&ctx, req, out);

@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "api/convert.h"
+#include "host/ai/usage_store.h"
+#include "host/host_server.h"
 
 namespace plugvisor::api {
 
@@ -23,7 +25,7 @@ grpc::Status not_found(const std::string& id) {
 
 grpc::Status AdminService::ListPlugins(grpc::ServerContext*, const av1::ListPluginsRequest*,
                                        av1::ListPluginsResponse* resp) {
-  for (const auto& s : deps_.plugins.snapshots()) to_proto(s, resp->add_plugins());
+  for (const auto& s : deps_.plugins.snapshots()) fill(s, resp->add_plugins());
   auto* sup = resp->mutable_supervisor();
   sup->set_version(deps_.version);
   sup->set_uptime_ms(
@@ -43,7 +45,7 @@ grpc::Status AdminService::GetPlugin(grpc::ServerContext*, const av1::PluginRequ
                                      av1::PluginResponse* resp) {
   auto p = deps_.plugins.find(req->id());
   if (!p) return not_found(req->id());
-  to_proto(p->snapshot(), resp->mutable_plugin());
+  fill(p->snapshot(), resp->mutable_plugin());
   return grpc::Status::OK;
 }
 
@@ -67,7 +69,7 @@ grpc::Status AdminService::lifecycle(const std::string& id, const char* what,
   auto status = result.get();
   if (!status) return {grpc::StatusCode::FAILED_PRECONDITION, status.error().message};
   spdlog::info("operator: {} {}", what, id);
-  to_proto(p->snapshot(), resp->mutable_plugin());
+  fill(p->snapshot(), resp->mutable_plugin());
   return grpc::Status::OK;
 }
 
@@ -191,6 +193,42 @@ grpc::Status AdminService::Doctor(grpc::ServerContext*, const av1::DoctorRequest
     resp->add_problems(std::to_string(stats.dropped) +
                        " receipts were dropped (queue full or rejected); raise receipts.queue_capacity");
   }
+  return grpc::Status::OK;
+}
+
+void AdminService::fill(const process::PluginSnapshot& s, av1::PluginStatus* out) const {
+  to_proto(s, out);
+  if (deps_.host == nullptr) return;
+  auto counters = deps_.host->counters(s.id);
+  out->set_permission_denied(counters.permission_denied);
+  for (const auto& [method, n] : counters.calls) (*out->mutable_host_calls())[method] = n;
+}
+
+grpc::Status AdminService::Usage(grpc::ServerContext*, const av1::UsageRequest* req,
+                                 av1::UsageResponse* resp) {
+  if (deps_.usage == nullptr) return {grpc::StatusCode::UNAVAILABLE, "usage is not recorded here"};
+  host::UsageQuery q;
+  q.group_by.assign(req->group_by().begin(), req->group_by().end());
+  q.plugin_id = req->plugin_id();
+  q.tenant_id = req->tenant_id();
+  q.since_unix_ms = req->since_unix_ms();
+  auto summary = deps_.usage->summarise(q);
+  if (!summary) {
+    return {static_cast<grpc::StatusCode>(static_cast<int>(summary.error().code)),
+            summary.error().message};
+  }
+  auto add = [](const host::UsageRow& r, av1::UsageRow* out) {
+    out->set_plugin_id(r.plugin_id);
+    out->set_tenant_id(r.tenant_id);
+    out->set_hook(r.hook);
+    out->set_model(r.model);
+    out->set_calls(static_cast<uint64_t>(r.calls));
+    out->set_prompt_tokens(static_cast<uint64_t>(r.prompt_tokens));
+    out->set_completion_tokens(static_cast<uint64_t>(r.completion_tokens));
+    out->set_total_tokens(static_cast<uint64_t>(r.total_tokens));
+  };
+  for (const auto& r : summary->rows) add(r, resp->add_rows());
+  add(summary->total, resp->mutable_total());
   return grpc::Status::OK;
 }
 

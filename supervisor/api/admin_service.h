@@ -11,6 +11,11 @@
 #include "process/plugin_manager.h"
 #include "sandbox/plan.h"
 #include "store/receipt_writer.h"
+
+namespace plugvisor::host {
+class HostServer;
+class UsageStore;
+}  // namespace plugvisor::host
 #include "store/state_store.h"
 
 namespace plugvisor::api {
@@ -26,6 +31,8 @@ struct AdminDeps {
   std::chrono::steady_clock::time_point started_at;
   const std::atomic<bool>& shutting_down;
   const sandbox::SandboxContext& sandbox;
+  const host::HostServer* host = nullptr;  // host.v1 counters in each plugin's status
+  host::UsageStore* usage = nullptr;       // AI token usage (Usage)
 };
 
 class AdminService final : public plugvisor::admin::v1::Admin::Service {
@@ -48,8 +55,13 @@ class AdminService final : public plugvisor::admin::v1::Admin::Service {
                             plugvisor::admin::v1::ListReceiptsResponse*) override;
   grpc::Status Doctor(grpc::ServerContext*, const plugvisor::admin::v1::DoctorRequest*,
                       plugvisor::admin::v1::DoctorResponse*) override;
+  grpc::Status Usage(grpc::ServerContext*, const plugvisor::admin::v1::UsageRequest*,
+                     plugvisor::admin::v1::UsageResponse*) override;
 
  private:
+  // The snapshot plus the host's counters for the plugin.
+  void fill(const process::PluginSnapshot& s, plugvisor::admin::v1::PluginStatus* out) const;
+
   // Runs `action` on the Asio loop (where lifecycle state lives) and waits for its Status.
   grpc::Status lifecycle(const std::string& id, const char* what,
                          std::function<Status(process::PluginRuntime&)> action,

@@ -19,6 +19,7 @@
 #include "api/admin_service.h"
 #include "api/hooks_service.h"
 #include "app/database.h"
+#include "app/host_stack.h"
 #include "dispatch/dispatcher.h"
 #include "events/event_log.h"
 #include "host/host_server.h"
@@ -170,6 +171,11 @@ int run_supervisor(config::SupervisorConfig config) {
   }
 
   events::EventLog events(state_store);
+  auto host_stack = HostStack::build(config, db->url);
+  if (!host_stack) {
+    spdlog::critical("{}", host_stack.error().message);
+    return 1;
+  }
   host::HostServer host_server;
   dispatch::HandlerRegistry registry;
   dispatch::Dispatcher dispatcher(config.catalog, registry, receipts, SteadyClock::instance(),
@@ -186,10 +192,21 @@ int run_supervisor(config::SupervisorConfig config) {
                          static_cast<size_t>(max_message), &sandbox_ctx},
       events, state_store, registry, config.catalog, nullptr, kVersion};
   process::PluginManager plugins(env, config.plugins, *persisted);
+  {
+    host::HostServices services = (*host_stack)->services(config.plugins);
+    services.events = &events;
+    services.receipts = &receipts;
+    services.plugin_version = [&plugins](const std::string& id) {
+      auto rt = plugins.find(id);
+      return rt ? rt->plugin_version() : std::string();
+    };
+    host_server.configure(std::move(services));
+  }
   api::HooksService hooks_service(dispatcher);
   api::AdminService admin_service(api::AdminDeps{loop.io(), plugins, state_store, receipts, events,
                                                  kVersion, db->description, started_at,
-                                                 shutting_down, sandbox_ctx});
+                                                 shutting_down, sandbox_ctx, &host_server,
+                                                 (*host_stack)->usage()});
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);

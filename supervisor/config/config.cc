@@ -104,7 +104,7 @@ Result<SupervisorConfig> Parser::run(const YAML::Node& root) {
   const Entry top{"", root.IsNull() ? YAML::Mark::null_mark() : root.Mark(), root};
   auto f = r_.map(top, {"listen", "state_dir", "runner", "plugin_dir", "log_level", "database",
                         "receipts", "dispatch", "plugin_defaults", "hooks", "plugins",
-                        "sandbox"});
+                        "sandbox", "secrets", "fetch", "ai"});
   if (!f) return Error{r_.error_text()};
 
   set_str(*f, "listen", cfg.listen);
@@ -164,6 +164,7 @@ Result<SupervisorConfig> Parser::run(const YAML::Node& root) {
   const fs::path exe_base = cfg.plugin_dir.empty() ? base_dir_ : fs::path(cfg.plugin_dir);
   if (const Entry* e = f->get("plugins"))
     read_plugins(*e, defaults, cfg.catalog, exe_base, cfg.plugins);
+  read_host_sections(*f, cfg);
 
   if (!r_.ok()) return Error{r_.error_text()};
   return cfg;

@@ -11,6 +11,7 @@
 #include "dispatch/catalog.h"
 #include "dispatch/types.h"
 #include "guard/guards.h"
+#include "plugvisor/common/egress_rules.h"
 #include "plugvisor/common/result.h"
 
 namespace plugvisor::config {
@@ -48,14 +49,59 @@ struct Resources {
   uint32_t open_files = 1024;
 };
 
+// The plugin's key/value state (host.v1 State*), summed over all its tenants.
+struct StateQuota {
+  uint64_t max_keys = 10000;
+  uint64_t max_bytes = 16ull << 20;       // keys + values
+  uint64_t max_value_bytes = 1ull << 20;  // one value
+};
+
+// The plugin's use of the AI chat proxy. Absent from the config: not allowed.
+struct AiPolicy {
+  bool allowed = false;
+  std::string model;                  // empty: the upstream's default model
+  std::optional<double> temperature;  // used when the call sets none
+  uint64_t max_input_bytes = 256 * 1024;  // messages + tools as sent upstream
+  uint32_t max_retries = 2;               // on 429, 5xx and transport errors
+  milliseconds backoff_initial{250};      // doubled per retry, capped at backoff_max
+  milliseconds backoff_max{4000};
+  milliseconds timeout{30000};  // per attempt; never past the invocation's deadline
+};
+
 // What a plugin is allowed, enforced by the sandbox (filesystem, spawn, resources) and by the
-// host services (network, secrets).
+// host services (network, secrets, state, ai).
 struct Permissions {
   std::vector<PathGrant> filesystem;
-  std::vector<std::string> network;  // hosts for the egress proxy: exact or *.domain, with :port
-  std::vector<std::string> secrets;  // names it may have injected by reference
-  bool spawn = false;                // may it start processes (not just threads)?
+  std::vector<egress::NetworkRule> network;  // the Fetch allowlist
+  std::vector<std::string> secrets;          // names it may have injected by reference
+  bool spawn = false;                        // may it start processes (not just threads)?
   Resources resources;
+  StateQuota state;
+  AiPolicy ai;
+};
+
+// Where the supervisor finds a secret by name; exactly one of env or file. A secret's value
+// lives only in plugvisord's memory: never in status, logs, receipts, events or a plugin.
+struct SecretSource {
+  std::string env;   // environment variable of plugvisord
+  std::string file;  // read at start; trailing newline stripped
+};
+
+// Limits of host.v1 Fetch, for every plugin.
+struct FetchLimits {
+  uint64_t max_request_bytes = 1ull << 20;
+  uint64_t max_response_bytes = 8ull << 20;
+  milliseconds default_timeout{10000};
+  milliseconds max_timeout{60000};
+  uint32_t max_redirects = 5;
+};
+
+// The OpenAI-compatible endpoint behind host.v1 AiChat. Unset base_url: AiChat is unavailable.
+struct AiUpstreamConfig {
+  std::string base_url;      // e.g. https://api.openai.com/v1 (…/chat/completions is appended)
+  std::string model;         // default model for plugins whose policy names none
+  std::string api_key_env;   // the key comes from this variable of plugvisord's environment...
+  std::string api_key_file;  // ...or this file; never from the config text itself
 };
 
 // Mechanism names as `plugvisord --check-sandbox` prints them.
@@ -119,6 +165,9 @@ struct SupervisorConfig {
   dispatch::DispatchLimits limits;
   dispatch::HookCatalog catalog = dispatch::HookCatalog::defaults();
   SandboxConfig sandbox;
+  std::map<std::string, SecretSource> secrets;  // by the name plugins reference
+  FetchLimits fetch;
+  AiUpstreamConfig ai;
   std::vector<PluginConfig> plugins;
 };
 

@@ -52,6 +52,11 @@ class Parser {
   void read_sandbox(const Entry& at, SandboxConfig& s);
   void read_permissions(const Entry& at, Permissions& p);
   void read_resources(const Entry& at, Resources& r);
+  void read_network(const Entry& at, std::vector<egress::NetworkRule>& out);
+  void read_state_quota(const Entry& at, StateQuota& q);
+  void read_ai_policy(const Entry& at, AiPolicy& a);
+  // Top-level secrets, fetch and ai; runs after the plugins so it can check their references.
+  void read_host_sections(const Fields& f, SupervisorConfig& cfg);
   // Keys shared by plugin_defaults and each plugin, applied over what `p` already holds, so a
   // plugin overrides the defaults key by key (also inside guards and logs).
   void read_tunables(const Fields& f, PluginConfig& p);

@@ -58,7 +58,7 @@ void Parser::read_resources(const Entry& at, Resources& r) {
 }
 
 void Parser::read_permissions(const Entry& at, Permissions& p) {
-  auto f = r_.map(at, {"filesystem", "network", "secrets", "spawn", "resources"});
+  auto f = r_.map(at, {"filesystem", "network", "secrets", "spawn", "resources", "state", "ai"});
   if (!f) return;
   if (const Entry* e = f->get("filesystem")) {
     if (auto items = r_.seq(*e)) {
@@ -92,8 +92,10 @@ void Parser::read_permissions(const Entry& at, Permissions& p) {
     }
   }
   if (const Entry* e = f->get("network")) {
-    if (auto v = r_.str_list(*e)) p.network = std::move(*v);
+    read_network(*e, p.network);
   }
+  if (const Entry* e = f->get("state")) read_state_quota(*e, p.state);
+  if (const Entry* e = f->get("ai")) read_ai_policy(*e, p.ai);
   if (const Entry* e = f->get("secrets")) {
     if (auto v = r_.str_list(*e)) p.secrets = std::move(*v);
   }

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "host/host_server.h"
 #include "process/plugin_runtime.h"
 
 namespace plugvisor::process {
@@ -55,6 +56,12 @@ InvokeOutcome PluginRuntime::invoke(const dispatch::Invocation& inv) {
     proc = process_;
     ++calls_;
   }
+  // Host calls the plugin makes for this invocation must show this ticket's token; it dies
+  // with the call, so a token kept by the plugin is worthless afterwards.
+  auto ticket = env_.launch.host.invocations().issue(host::CallScope{
+      config_.id, plugin_version(), inv.hook, inv.context.invocation_id, inv.context.dispatch_id,
+      inv.context.tenant_id, inv.context.work_item_id, inv.context.run_id,
+      std::chrono::steady_clock::now() + inv.timeout});
 
   pv1::InvokeRequest req;
   req.set_hook(inv.hook);
@@ -67,6 +74,7 @@ InvokeOutcome PluginRuntime::invoke(const dispatch::Invocation& inv) {
   ctx->set_work_item_id(inv.context.work_item_id);
   ctx->set_run_id(inv.context.run_id);
   for (const auto& [k, v] : inv.context.attributes) (*ctx->mutable_attributes())[k] = v;
+  ctx->set_invocation_token(ticket.token());
 
   // The deadline is enforced here, host-side, whatever the plugin does; gRPC also carries it to
   // the plugin so a well-behaved handler can stop early.

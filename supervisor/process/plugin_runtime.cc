@@ -281,6 +281,12 @@ void PluginRuntime::on_exit(uint64_t gen, int wait_status) {
     std::lock_guard lock(mu_);
     proc = std::move(process_);
     if (state_ == State::ready || state_ == State::circuit_open) ran_for = clock().now() - ready_since_;
+    // From here until the transition below, status must not show "ready" without a process:
+    // a watcher that sees ready would dispatch into a plugin that is gone.
+    if (!stopping_ && (state_ == State::ready || state_ == State::circuit_open ||
+                       state_ == State::starting)) {
+      state_ = State::backoff;
+    }
   }
   nlohmann::json detail = nlohmann::json::object();
   std::string setup_failure;

@@ -15,8 +15,11 @@ using std::chrono::milliseconds;
 namespace {
 
 std::string crasher_config() {
+  // The crash is immediate; the long timeout only keeps a loaded machine from turning a slow
+  // call into a TIMEOUT, which the crash-loop guard does not count as a crash.
   return fast_defaults_yaml() + "plugins:\n" +
-         fixture("crasher", "crash", {{"tool.pre_exec", ""}}, ", \"--crash-on\", \"1\"") +
+         fixture("crasher", "crash", {{"tool.pre_exec", "timeout_ms: 30000"}},
+                 ", \"--crash-on\", \"1\"") +
          "    guards: {crash_loop_max_failures: 3, crash_loop_window_ms: 60000, "
          "backoff_initial_ms: 20, breaker_failure_threshold: 1000}\n";
 }
@@ -39,6 +42,7 @@ TEST_CASE("a plugin that crashes on every call is auto-disabled, and stays so ac
     // Call it whenever it is up, until the guard gives up on it: that must take exactly the
     // configured number of crashes.
     int crashes = 0;
+    std::string outcomes;  // every call's error code, to explain a miscount
     for (int attempt = 0; attempt < 10; ++attempt) {
       auto up = sup->wait_for("crasher", [](const auto& p) {
         return p.state() == "ready" || p.state() == "disabled";
@@ -47,10 +51,12 @@ TEST_CASE("a plugin that crashes on every call is auto-disabled, and stays so ac
       auto resp = sup->dispatch("tool.pre_exec", R"({"tool": "x"})");
       REQUIRE(resp.receipts_size() == 1);
       if (resp.receipts(0).error_code() == "PLUGIN_CRASHED") ++crashes;
+      outcomes += resp.receipts(0).error_code() + " (" + resp.receipts(0).error_message() + "); ";
       // Wait for this crash to be processed before the next call, so each call meets a live plugin.
       sup->wait_for("crasher", [&](const auto& p) { return p.pid() != up.pid(); });
     }
     INFO("plugvisord log:\n" << sup->log());
+    INFO("call outcomes: " << outcomes);
     CHECK(crashes == 3);
     auto disabled = sup->wait_for_state("crasher", "disabled");
     CHECK_FALSE(disabled.enabled());

@@ -7,6 +7,9 @@ namespace plugvisor {
 
 // 128 random bits as 32 lowercase hex digits; unique enough for dispatch, invocation and event ids.
 std::string random_id();
+// 256 bits from the kernel's CSPRNG (getrandom), hex: for capabilities such as invocation
+// tokens. random_id() is a fast PRNG whose outputs plugins see, so it must never mint these.
+std::string secure_token();
 
 // Milliseconds since the Unix epoch, for timestamps that leave the process.
 int64_t unix_millis();

@@ -12,8 +12,22 @@ int main() {
   });
   sdk::testing::Harness harness(plugin);
   auto out = harness.invoke("response.pre_deliver", {{"content", "hi"}});
-  const bool ok = out.forbidden_paths == std::vector<std::string>{"/secret"} &&
-                  out.invalid_output.has_value() && out.data["content"] == "hi";
+  bool ok = out.forbidden_paths == std::vector<std::string>{"/secret"} &&
+            out.invalid_output.has_value() && out.data["content"] == "hi";
+
+  // The in-memory host, with the supervisor's checks linked in from the installed package.
+  sdk::Plugin caller("caller", "1.0.0");
+  caller.on("response.pre_deliver", [](sdk::Context& ctx, const sdk::Json&) {
+    (void)ctx.emit("plugin.someone-else.x");
+    (void)ctx.fetch({.url = "https://example.com/"});  // *.example.com is below it only
+    return sdk::Result::proceed();
+  });
+  sdk::testing::Harness host_harness(caller);
+  host_harness.host().allow_network("*.example.com");
+  (void)host_harness.invoke("response.pre_deliver", {{"content", "hi"}});
+  const auto denials = host_harness.host().denials();
+  ok = ok && denials.size() == 2 && denials[0].permission == "events" &&
+       denials[1].permission == "network";
   std::cout << (ok ? "harness ok" : "harness FAILED") << "\n";
   return ok ? 0 : 1;
 }

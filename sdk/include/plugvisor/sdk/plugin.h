@@ -15,10 +15,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "plugvisor/sdk/host.h"
 
 namespace plugvisor::sdk {
 
@@ -54,8 +57,15 @@ class Context {
     std::map<std::string, std::string> attributes;
   };
 
+  // The host connection and the token that proves this invocation to it.
+  struct Host {
+    std::shared_ptr<HostApi> api;  // null: host calls are HostCode::unavailable
+    std::string invocation_token;
+  };
+
   Context(Ids ids, std::chrono::steady_clock::time_point deadline,
-          std::function<bool()> cancelled_by_caller = {}, const Json* settings = nullptr);
+          std::function<bool()> cancelled_by_caller = {}, const Json* settings = nullptr,
+          Host host = {});
 
   const Ids& ids() const { return ids_; }
   const std::string& hook() const { return ids_.hook; }
@@ -73,12 +83,29 @@ class Context {
   // The plugin's settings from the operator's config ({} if none).
   const Json& settings() const;
 
+  // Host services (see host.h). Each call is bounded by deadline() and made for this
+  // invocation: the supervisor derives the tenant from it and checks the plugin's permissions.
+  //
+  // Key/value state of this invocation's tenant, private to this plugin.
+  State& state() { return state_; }
+  // HTTP through the supervisor's egress allowlist (permissions.network).
+  HostResult<FetchResponse> fetch(const FetchRequest& request) const;
+  // A chat completion through the supervisor's AI proxy (permissions.ai).
+  HostResult<ChatResponse> ai_chat(const ChatRequest& request) const;
+  // Publishes an event named plugin.<this plugin's id>.<rest>; returns its id.
+  HostResult<std::string> emit(const std::string& name, const Json& payload = nullptr) const;
+  // For code that talks to a HostApi directly (a test's own host, for one).
+  const std::string& invocation_token() const { return call_.invocation_token; }
+
  private:
   Ids ids_;
   std::chrono::steady_clock::time_point deadline_;
   std::function<bool()> cancelled_by_caller_;
   const Json* settings_;
   Logger log_;
+  std::shared_ptr<HostApi> host_;
+  HostCall call_;
+  State state_;
 };
 
 // What a handler returns.
@@ -140,12 +167,24 @@ class Plugin {
   void configure(const Json& settings);
   const Json& settings() const { return settings_; }
 
+  // The plugin's own, tenant-less state: for what belongs to no tenant (a shared cache, the
+  // plugin's bookkeeping), and the only state reachable outside an invocation (on_configure,
+  // a background thread). Usable once run() has connected to the supervisor, or inside a
+  // testing::Harness; each call is bounded by kMaxHostCallTime.
+  State own_state() const;
+  // The host.v1 connection: run() connects fd 4, the test harness its FakeHost. Null: every
+  // host call is HostCode::unavailable.
+  void set_host(std::shared_ptr<HostApi> host);
+  std::shared_ptr<HostApi> host() const;
+
  private:
   std::string id_;
   std::string version_;
   std::vector<Registration> registrations_;
   std::function<void(const Json&)> configure_;
   Json settings_ = Json::object();
+  mutable std::mutex host_mu_;
+  std::shared_ptr<HostApi> host_;
 };
 
 // The process-wide plugin, for the short form: define(...).on(...); return run(argc, argv);
