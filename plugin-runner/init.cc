@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -113,8 +114,9 @@ void prepare(const Spec& spec, const InitFds& fds) {
 }
 
 struct Loop {
-  explicit Loop(pid_t plugin_pid) : plugin(plugin_pid) {}
+  Loop(pid_t plugin_pid, uint64_t cpu_seconds) : plugin(plugin_pid), cpu_limit_s(cpu_seconds) {}
   pid_t plugin;
+  uint64_t cpu_limit_s;  // RLIMIT_CPU soft limit given to the plugin; 0: none
   int listener = -1;       // seccomp notifications, once the plugin has sent it
   int listener_sock = -1;  // where it arrives
   ExitRecord record;
@@ -126,7 +128,8 @@ struct Loop {
   void reap() {
     int status = 0;
     pid_t pid;
-    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    rusage usage{};
+    while ((pid = ::wait4(-1, &status, WNOHANG, &usage)) > 0) {
       if (pid != plugin) continue;
       if (WIFEXITED(status)) {
         record.kind = ExitRecord::kExited;
@@ -134,6 +137,15 @@ struct Loop {
       } else if (WIFSIGNALED(status)) {
         record.kind = ExitRecord::kSignaled;
         record.value = WTERMSIG(status);
+        // The kernel's SIGKILL at the hard RLIMIT_CPU is the CPU limit too. It comes instead of
+        // SIGXCPU when the soft limit's signal could not end the plugin first (caught, or both
+        // limits passed between two of the kernel's checks on a loaded machine).
+        const double cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                             static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+        if (record.value == SIGKILL && cpu_limit_s != 0 &&
+            cpu_s >= static_cast<double>(cpu_limit_s)) {
+          record.value = SIGXCPU;
+        }
       }
       if (denied_nr >= 0) {
         // We killed it for a denied syscall: report what seccomp's own kill would have said.
@@ -233,7 +245,7 @@ void run_init(const Spec& spec, const InitFds& fds) noexcept {
   ::close(kPluginFd);
   ::close(kHostFd);
 
-  Loop loop(plugin);
+  Loop loop(plugin, spec.rlimits.cpu_seconds);
   loop.listener_sock = sock[0];
   if (sock[0] >= 0 && seccomp_notify_alloc(&loop.notif, &loop.resp) != 0) {
     // Without it no denial could be read, and a denied call would hang: stop instead.

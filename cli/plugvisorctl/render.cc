@@ -129,7 +129,7 @@ std::string render_plugin(const admin::PluginStatus& p) {
       {"executable", or_dash(p.executable())},
       {"sandbox", or_dash(p.sandbox())},
       {"host calls", host_calls_of(p)},
-      {"permission denied", std::to_string(p.permission_denied())},
+      {"denied calls", std::to_string(p.permission_denied())},
   });
   out += '\n';
   if (p.hooks().empty()) return out + "no hook bindings\n";

@@ -244,6 +244,7 @@ int run_supervisor(config::SupervisorConfig config) {
   boost::asio::post(loop.io(), [&] { plugins.stop_all([&] { stopped.set_value(); }); });
   stopped.get_future().wait();
   events.emit("", "supervisor_stopped", "", {{"signal", sig}});
+  sandbox::remove_instance_cgroup(sandbox_ctx.mechanisms, config.sandbox.cgroup_name);
 
   bool receipts_flushed = receipts.flush(std::chrono::seconds(10));
   bool events_flushed = state_store.flush(std::chrono::seconds(10));

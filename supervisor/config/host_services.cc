@@ -151,10 +151,11 @@ void Parser::read_host_sections(const Fields& f, SupervisorConfig& cfg) {
   }
   // A plugin that references a secret the supervisor cannot supply is a config error now, not
   // a PERMISSION_DENIED at its first call.
-  for (const PluginConfig& p : cfg.plugins) {
-    for (const std::string& s : p.permissions.secrets) {
+  for (size_t i = 0; i < cfg.plugins.size(); ++i) {
+    for (const std::string& s : cfg.plugins[i].permissions.secrets) {
       if (!cfg.secrets.contains(s)) {
-        r_.fail(Entry{"plugins." + p.id + ".permissions.secrets", YAML::Mark::null_mark(), {}},
+        r_.fail(Entry{"plugins[" + std::to_string(i) + "].permissions.secrets",
+                      YAML::Mark::null_mark(), {}},
                 "names secret '" + s + "', which the top-level secrets section does not define");
       }
     }

@@ -68,8 +68,12 @@ Result<std::unique_ptr<PluginCgroup>> PluginCgroup::create(const Mechanisms& m,
     if (auto s = make_dir(dir); !s) return s.error();
     if (c.version == 2) {
       // Controllers must be enabled on every level above the leaf.
-      try_write(c.path + "/cgroup.subtree_control", std::string("+") + name);
-      try_write(parent + "/cgroup.subtree_control", std::string("+") + name);
+      std::string level = c.path;
+      try_write(level + "/cgroup.subtree_control", std::string("+") + name);
+      for (const auto& part : fs::path(parent_name)) {
+        level += "/" + part.string();
+        try_write(level + "/cgroup.subtree_control", std::string("+") + name);
+      }
     }
     Status s;
     if (std::string(name) == "memory") {
@@ -138,15 +142,60 @@ void PluginCgroup::kill_all() const {
   }
 }
 
+std::string instance_cgroup(const std::string& parent_name) {
+  return parent_name + "/sup-" + std::to_string(::getpid());
+}
+
+namespace {
+
+void kill_and_remove(const fs::path& dir) {
+  std::ifstream in(dir / "cgroup.procs");
+  pid_t pid;
+  while (in >> pid) ::kill(pid, SIGKILL);
+  rmdir(dir.c_str());
+}
+
+// The pid in "sup-<pid>", or 0 if the name is not an instance subtree.
+pid_t instance_pid(const std::string& name) {
+  if (name.rfind("sup-", 0) != 0) return 0;
+  try {
+    return static_cast<pid_t>(std::stol(name.substr(4)));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+}  // namespace
+
+void remove_instance_cgroup(const Mechanisms& m, const std::string& parent_name) {
+  for (const auto& c : {m.memory, m.pids, m.cpu}) {
+    if (c.version == 0) continue;
+    const fs::path mine = c.path + "/" + instance_cgroup(parent_name);
+    std::error_code ec;
+    for (const auto& leaf : fs::directory_iterator(mine, ec)) {
+      if (leaf.is_directory()) rmdir(leaf.path().c_str());
+    }
+    rmdir(mine.c_str());
+  }
+}
+
 void remove_stale_cgroups(const Mechanisms& m, const std::string& parent_name) {
   for (const auto& c : {m.memory, m.pids, m.cpu}) {
     if (c.version == 0) continue;
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(c.path + "/" + parent_name, ec)) {
       if (!entry.is_directory()) continue;
-      std::ifstream in(entry.path() / "cgroup.procs");
-      pid_t pid;
-      while (in >> pid) ::kill(pid, SIGKILL);
+      const pid_t owner = instance_pid(entry.path().filename().string());
+      if (owner == 0) {
+        // A plugin cgroup of the layout before instance subtrees: its supervisor is gone.
+        kill_and_remove(entry.path());
+        continue;
+      }
+      if (owner == ::getpid() || ::kill(owner, 0) == 0 || errno == EPERM) continue;  // alive
+      std::error_code ec2;
+      for (const auto& leaf : fs::directory_iterator(entry.path(), ec2)) {
+        if (leaf.is_directory()) kill_and_remove(leaf.path());
+      }
       rmdir(entry.path().c_str());
     }
   }

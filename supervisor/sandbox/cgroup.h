@@ -45,7 +45,15 @@ class PluginCgroup {
   std::vector<Dir> dirs_;
 };
 
-// Removes cgroups left behind by an earlier plugvisord (e.g. after kill -9).
+// This plugvisord's own subtree under `parent_name` ("plugvisor/sup-<pid>"). Each running
+// supervisor keeps its plugins' cgroups under its own, so one starting up never touches
+// another's (several may share a host, a cgroupfs, or a CI machine running tests in parallel).
+std::string instance_cgroup(const std::string& parent_name);
+// At shutdown, once the plugins are gone: removes this supervisor's (by then empty) subtree.
+void remove_instance_cgroup(const Mechanisms& mechanisms, const std::string& parent_name);
+
+// Removes cgroups left behind by a plugvisord that is gone (e.g. after kill -9): the subtrees of
+// supervisors whose pid no longer runs, killing what is still in them. Live ones are left alone.
 void remove_stale_cgroups(const Mechanisms& mechanisms, const std::string& parent_name);
 
 }  // namespace plugvisor::sandbox

@@ -51,7 +51,7 @@ Result<SandboxPlan> plan_sandbox(const SandboxContext& ctx, const config::Plugin
   SandboxPlan plan;
   std::vector<std::string> procs;
   if (ctx.mechanisms.has("cgroups")) {
-    auto cg = PluginCgroup::create(ctx.mechanisms, ctx.config.cgroup_name,
+    auto cg = PluginCgroup::create(ctx.mechanisms, instance_cgroup(ctx.config.cgroup_name),
                                    plugin.id + "." + std::to_string(generation),
                                    plugin.permissions.resources);
     if (!cg) return cg.error();

@@ -121,6 +121,8 @@ TEST_CASE("plugin get: every field, then the hook bindings") {
         "last error:      -\n"
         "executable:      /usr/lib/plugvisor/plugins/linkifier\n"
         "sandbox:         namespaces,seccomp\n"
+        "host calls:      -\n"
+        "denied calls:    0\n"
         "\n"
         "HOOK            PRIORITY  POLICY       TIMEOUT\n"
         "message.enrich        10  fail_open     1500ms\n"

@@ -24,6 +24,7 @@ TEST_CASE("sandbox defaults: enforce, every mechanism required") {
 TEST_CASE("sandbox section and permissions parse, plugin_defaults layer under each plugin") {
   auto cfg = parse(R"(
 sandbox: {mode: enforce, require: [user_ns, seccomp], uid_base: 300000, cgroup_name: pv-test}
+secrets: {GITHUB_TOKEN: {env: GITHUB_TOKEN}}
 plugin_defaults:
   permissions: {resources: {memory_mb: 64, pids: 16}}
 plugins:
