@@ -2,7 +2,6 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <cstdio>
 #include <future>
@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "api/admin_service.h"
+#include "api/health_service.h"
 #include "api/hooks_service.h"
 #include "app/database.h"
 #include "app/host_stack.h"
@@ -183,14 +184,20 @@ int run_supervisor(config::SupervisorConfig config) {
   std::atomic<bool> shutting_down{false};
 
   // The public server is built before the plugins start so health names exist from the start.
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   const int max_message = static_cast<int>(config.limits.max_payload_bytes + 64 * 1024);
 
+  api::HealthService health;
+  // Lifecycle RPCs (Describe, Shutdown, InFlight) are synchronous calls made here, never on the
+  // loop; see api/health_service.h for why plugvisord avoids gRPC's callback API.
+  boost::asio::thread_pool lifecycle_calls(2);
   process::RuntimeEnv env{
       process::LaunchEnv{loop.io(), reaper, host_server, config.runner_path,
                          static_cast<size_t>(max_message), &sandbox_ctx},
-      events, state_store, registry, config.catalog, nullptr, kVersion};
+      events, state_store, registry, config.catalog, nullptr, kVersion,
+      [&lifecycle_calls](std::function<void()> call) {
+        boost::asio::post(lifecycle_calls, std::move(call));
+      }};
   process::PluginManager plugins(env, config.plugins, *persisted);
   {
     host::HostServices services = (*host_stack)->services(config.plugins);
@@ -214,17 +221,17 @@ int run_supervisor(config::SupervisorConfig config) {
   builder.SetMaxSendMessageSize(max_message);
   builder.RegisterService(&hooks_service);
   builder.RegisterService(&admin_service);
+  builder.RegisterService(&health);
   auto server = builder.BuildAndStart();
   if (!server || (port == 0 && config.listen.rfind("unix:", 0) != 0)) {
     spdlog::critical("cannot listen on {} (in use, or not an address)", config.listen);
     return 1;
   }
-  auto* health = server->GetHealthCheckService();
-  env.set_health = [health](const std::string& id, bool serving) {
-    health->SetServingStatus(health_name(id), serving);
+  env.set_health = [&health](const std::string& id, bool serving) {
+    health.set_serving(health_name(id), serving);
   };
-  for (const auto& p : config.plugins) health->SetServingStatus(health_name(p.id), false);
-  health->SetServingStatus(true);
+  for (const auto& p : config.plugins) health.set_serving(health_name(p.id), false);
+  health.set_serving("", true);
 
   events.emit("", "supervisor_started",
               "", {{"version", kVersion}, {"pid", getpid()}, {"listen", config.listen},
@@ -236,13 +243,14 @@ int run_supervisor(config::SupervisorConfig config) {
   int sig = stop_requested.get();
   spdlog::info("{} received: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   shutting_down = true;
-  health->SetServingStatus(false);
+  health.shut_down();
   // In-flight dispatches finish (or are cancelled at the deadline) before plugins go away.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 
   std::promise<void> stopped;
   boost::asio::post(loop.io(), [&] { plugins.stop_all([&] { stopped.set_value(); }); });
   stopped.get_future().wait();
+  lifecycle_calls.join();  // every such call has a deadline
   events.emit("", "supervisor_stopped", "", {{"signal", sig}});
   sandbox::remove_instance_cgroup(sandbox_ctx.mechanisms, config.sandbox.cgroup_name);
 

@@ -163,19 +163,18 @@ void PluginRuntime::check_after_timeout(std::weak_ptr<PluginProcess> weak, std::
     };
     auto call = std::make_shared<Call>();
     call->ctx.set_deadline(std::chrono::system_clock::now() + self->config_.cancel_grace);
-    proc->stub().async()->InFlight(
-        &call->ctx, &call->req, &call->resp, [self, weak, id, call](grpc::Status status) {
-          bool busy = !status.ok() || std::find(call->resp.invocation_ids().begin(),
-                                                call->resp.invocation_ids().end(),
-                                                id) != call->resp.invocation_ids().end();
-          if (!busy) return;
-          std::string why = status.ok() ? "handler still busy after its deadline and grace"
-                                        : "no InFlight answer after a timeout: " +
-                                              status.error_message();
-          boost::asio::post(self->env_.launch.io, [self, weak, id, why] {
-            if (auto p = weak.lock()) self->kill_busy(p, id, why);
-          });
-        });
+    self->env_.run_blocking([self, weak, id, call, proc] {
+      grpc::Status status = proc->stub().InFlight(&call->ctx, call->req, &call->resp);
+      bool busy = !status.ok() || std::find(call->resp.invocation_ids().begin(),
+                                            call->resp.invocation_ids().end(),
+                                            id) != call->resp.invocation_ids().end();
+      if (!busy) return;
+      std::string why = status.ok() ? "handler still busy after its deadline and grace"
+                                    : "no InFlight answer after a timeout: " + status.error_message();
+      boost::asio::post(self->env_.launch.io, [self, weak, id, why] {
+        if (auto p = weak.lock()) self->kill_busy(p, id, why);
+      });
+    });
   });
 }
 

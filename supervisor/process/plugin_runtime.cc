@@ -166,13 +166,13 @@ void PluginRuntime::describe(uint64_t gen) {
     proc = process_;
   }
   auto self = shared_from_this();
-  proc->stub().async()->Describe(
-      &call->ctx, &call->req, &call->resp, [self, gen, call, proc](grpc::Status status) {
-        // gRPC's callback thread: hop to the loop, where all lifecycle decisions are made.
-        boost::asio::post(self->env_.launch.io, [self, gen, call, status] {
-          self->on_described(gen, call->resp, status);
-        });
-      });
+  env_.run_blocking([self, gen, call, proc] {
+    grpc::Status status = proc->stub().Describe(&call->ctx, call->req, &call->resp);
+    // Back to the loop, where all lifecycle decisions are made.
+    boost::asio::post(self->env_.launch.io, [self, gen, call, status] {
+      self->on_described(gen, call->resp, status);
+    });
+  });
 }
 
 void PluginRuntime::on_described(uint64_t gen, const pv1::DescribeResponse& resp,
@@ -426,8 +426,7 @@ void PluginRuntime::stop(std::function<void()> done) {
   auto resp = std::make_shared<pv1::ShutdownResponse>();
   req->set_grace_ms(static_cast<uint32_t>(config_.drain_grace.count()));
   ctx->set_deadline(std::chrono::system_clock::now() + config_.drain_grace);
-  proc->stub().async()->Shutdown(ctx.get(), req.get(), resp.get(),
-                                 [ctx, req, resp](grpc::Status) {});
+  env_.run_blocking([proc, ctx, req, resp] { (void)proc->stub().Shutdown(ctx.get(), *req, resp.get()); });
   escalate_stop(generation_, 0);
 }
 

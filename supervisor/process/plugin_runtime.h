@@ -34,6 +34,8 @@ struct RuntimeEnv {
   const dispatch::HookCatalog& catalog;
   std::function<void(const std::string& plugin_id, bool serving)> set_health;
   std::string supervisor_version;
+  // Runs a blocking lifecycle RPC off the loop; the result is posted back to the loop.
+  std::function<void(std::function<void()>)> run_blocking;
 };
 
 struct HookBindingView {
