@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <ostream>
 
 #include "plugvisor/admin/v1/admin.grpc.pb.h"
@@ -42,6 +43,19 @@ int report(Io& io, const GlobalOptions& global, std::string_view command,
   return kExitError;
 }
 
+// One unary admin.v1 call under the global timeout: `call(stub, context)` makes it. Returns the
+// exit code of a failure (already reported), or nullopt when the call succeeded.
+template <typename Call>
+std::optional<int> admin_call(const GlobalOptions& global, Io& io, std::string_view command,
+                              Call&& call) {
+  auto channel = open_channel(global);
+  auto stub = admin::Admin::NewStub(channel);
+  grpc::ClientContext context;
+  set_timeout(context, global.timeout_s);
+  if (grpc::Status s = call(*stub, &context); !s.ok()) return report(io, global, command, s, *channel);
+  return std::nullopt;
+}
+
 std::string_view action_name(PluginAction action) {
   switch (action) {
     case PluginAction::kEnable:
@@ -57,13 +71,11 @@ std::string_view action_name(PluginAction action) {
 }  // namespace
 
 int cmd_status(const GlobalOptions& global, Io& io) {
-  auto channel = open_channel(global);
-  auto stub = admin::Admin::NewStub(channel);
-  grpc::ClientContext context;
-  set_timeout(context, global.timeout_s);
   admin::ListPluginsResponse response;
-  if (auto s = stub->ListPlugins(&context, {}, &response); !s.ok()) {
-    return report(io, global, "status", s, *channel);
+  if (auto failed = admin_call(global, io, "status", [&](auto& stub, auto* ctx) {
+        return stub.ListPlugins(ctx, {}, &response);
+      })) {
+    return *failed;
   }
   io.out << (global.json ? to_json_line(response) + '\n' : render_status(response));
   return kExitOk;
@@ -138,28 +150,24 @@ int cmd_wait(const GlobalOptions& global, Io& io, const WaitOptions& options) {
 }
 
 int cmd_doctor(const GlobalOptions& global, Io& io) {
-  auto channel = open_channel(global);
-  auto stub = admin::Admin::NewStub(channel);
-  grpc::ClientContext context;
-  set_timeout(context, global.timeout_s);
   admin::DoctorResponse response;
-  if (auto s = stub->Doctor(&context, {}, &response); !s.ok()) {
-    return report(io, global, "doctor", s, *channel);
+  if (auto failed = admin_call(global, io, "doctor", [&](auto& stub, auto* ctx) {
+        return stub.Doctor(ctx, {}, &response);
+      })) {
+    return *failed;
   }
   io.out << (global.json ? to_json_line(response) + '\n' : render_doctor(response));
   return response.problems().empty() ? kExitOk : kExitError;
 }
 
 int cmd_plugin_get(const GlobalOptions& global, Io& io, const std::string& id) {
-  auto channel = open_channel(global);
-  auto stub = admin::Admin::NewStub(channel);
-  grpc::ClientContext context;
-  set_timeout(context, global.timeout_s);
   admin::PluginRequest request;
   request.set_id(id);
   admin::PluginResponse response;
-  if (auto s = stub->GetPlugin(&context, request, &response); !s.ok()) {
-    return report(io, global, "plugin get", s, *channel);
+  if (auto failed = admin_call(global, io, "plugin get", [&](auto& stub, auto* ctx) {
+        return stub.GetPlugin(ctx, request, &response);
+      })) {
+    return *failed;
   }
   io.out << (global.json ? to_json_line(response) + '\n' : render_plugin(response.plugin()));
   return kExitOk;
@@ -167,26 +175,22 @@ int cmd_plugin_get(const GlobalOptions& global, Io& io, const std::string& id) {
 
 int cmd_plugin_action(const GlobalOptions& global, Io& io, PluginAction action,
                       const std::string& id) {
-  auto channel = open_channel(global);
-  auto stub = admin::Admin::NewStub(channel);
-  grpc::ClientContext context;
-  set_timeout(context, global.timeout_s);
   admin::PluginRequest request;
   request.set_id(id);
   admin::PluginResponse response;
-  grpc::Status s;
-  switch (action) {
-    case PluginAction::kEnable:
-      s = stub->Enable(&context, request, &response);
-      break;
-    case PluginAction::kDisable:
-      s = stub->Disable(&context, request, &response);
-      break;
-    case PluginAction::kRestart:
-      s = stub->Restart(&context, request, &response);
-      break;
+  if (auto failed = admin_call(global, io, action_name(action), [&](auto& stub, auto* ctx) {
+        switch (action) {
+          case PluginAction::kEnable:
+            return stub.Enable(ctx, request, &response);
+          case PluginAction::kDisable:
+            return stub.Disable(ctx, request, &response);
+          case PluginAction::kRestart:
+            break;
+        }
+        return stub.Restart(ctx, request, &response);
+      })) {
+    return *failed;
   }
-  if (!s.ok()) return report(io, global, action_name(action), s, *channel);
   io.out << (global.json ? to_json_line(response) + '\n' : render_state_line(response.plugin()));
   return kExitOk;
 }
@@ -220,10 +224,6 @@ int cmd_events(const GlobalOptions& global, Io& io, const EventsOptions& options
 }
 
 int cmd_receipts(const GlobalOptions& global, Io& io, const ReceiptsOptions& options) {
-  auto channel = open_channel(global);
-  auto stub = admin::Admin::NewStub(channel);
-  grpc::ClientContext context;
-  set_timeout(context, global.timeout_s);
   admin::ListReceiptsRequest request;
   request.set_plugin_id(options.plugin_id);
   request.set_hook(options.hook);
@@ -231,8 +231,10 @@ int cmd_receipts(const GlobalOptions& global, Io& io, const ReceiptsOptions& opt
   request.set_limit(options.limit);
   request.set_cursor(options.cursor);
   admin::ListReceiptsResponse response;
-  if (auto s = stub->ListReceipts(&context, request, &response); !s.ok()) {
-    return report(io, global, "receipts", s, *channel);
+  if (auto failed = admin_call(global, io, "receipts", [&](auto& stub, auto* ctx) {
+        return stub.ListReceipts(ctx, request, &response);
+      })) {
+    return *failed;
   }
   if (global.json) {
     io.out << to_json_line(response) << '\n';
@@ -272,17 +274,15 @@ int cmd_dispatch(const GlobalOptions& global, Io& io, const DispatchOptions& opt
 }
 
 int cmd_usage(const GlobalOptions& global, Io& io, const UsageOptions& options) {
-  auto channel = open_channel(global);
-  auto stub = admin::Admin::NewStub(channel);
-  grpc::ClientContext context;
-  set_timeout(context, global.timeout_s);
   admin::UsageRequest request;
   for (const auto& g : options.group_by) request.add_group_by(g);
   request.set_plugin_id(options.plugin_id);
   request.set_tenant_id(options.tenant_id);
   admin::UsageResponse response;
-  if (auto s = stub->Usage(&context, request, &response); !s.ok()) {
-    return report(io, global, "usage", s, *channel);
+  if (auto failed = admin_call(global, io, "usage", [&](auto& stub, auto* ctx) {
+        return stub.Usage(ctx, request, &response);
+      })) {
+    return *failed;
   }
   io.out << (global.json ? to_json_line(response) + '\n' : render_usage(response, options.group_by));
   return kExitOk;
