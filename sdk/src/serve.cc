@@ -176,6 +176,9 @@ int serve(Plugin& plugin, int argc, char** argv) {
   // The supervisor enforces the payload cap; the plugin trusts its only peer.
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
+  // gRPC's sync server retires a handler thread when more than MAX_POLLERS are idle; the
+  // default (2) made a plugin under concurrent calls create and destroy a thread per call.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
   counters.push_back(std::make_unique<CallCounterFactory>(lifecycle));
   builder.experimental().SetInterceptorCreators(std::move(counters));

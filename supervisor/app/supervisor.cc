@@ -219,6 +219,8 @@ int run_supervisor(config::SupervisorConfig config) {
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(max_message);
   builder.SetMaxSendMessageSize(max_message);
+  // See sdk/src/serve.cc: keep handler threads instead of one thread per concurrent call.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
   builder.RegisterService(&hooks_service);
   builder.RegisterService(&admin_service);
   builder.RegisterService(&health);
