@@ -55,6 +55,12 @@ expect_exit 0 "$ctl" dispatch tool.post_exec --data '{"tool": "shell", "output":
 step "response.pre_deliver: slowpoke overruns its 300 ms timeout (TIMEOUT, fail_open: delivery goes on)"
 expect_exit 0 "$ctl" dispatch response.pre_deliver --data '{"content": "contact alice@example.com", "_sleep_ms": 2000}'
 
+# Receipts are written in batches; give the writer a moment so the listing below shows this run's.
+for _ in $(seq 50); do
+  "$ctl" --json status | grep -q '"receiptsQueued"' || break  # proto3 JSON omits a zero
+  sleep 0.1
+done
+
 step "plugvisorctl status"
 "$ctl" status
 
