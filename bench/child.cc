@@ -198,6 +198,36 @@ Result<PluginChild> spawn_plugin_child(const SpawnRequest& request) {
   return child;
 }
 
+Result<RelayChain> spawn_relay_chain(const SpawnRequest& front, const SpawnRequest& back) {
+  auto bench_pair = nonblocking_socketpair();  // us <-> front's fd 3
+  if (!bench_pair) return bench_pair.error();
+  auto hop_pair = nonblocking_socketpair();  // front's fd 4 <-> back's fd 3
+  if (!hop_pair) return hop_pair.error();
+  // Both ends of this pair go to children, so both must stay clear of the fds they land on.
+  auto hop_front = above_child_fds(std::move(hop_pair->parent));
+  if (!hop_front) return hop_front.error();
+  auto back_log = open_log(back.log_path);
+  if (!back_log) return back_log.error();
+  auto front_log = open_log(front.log_path);
+  if (!front_log) return front_log.error();
+
+  RelayChain chain;
+  auto back_pid = spawn_with_fds(
+      back, {{1, back_log->get()}, {2, back_log->get()}, {kPluginFd, hop_pair->child.get()}});
+  if (!back_pid) return back_pid.error();
+  chain.back = ChildProcess(*back_pid, /*whole_group=*/false);
+  auto front_pid = spawn_with_fds(front, {{1, front_log->get()},
+                                          {2, front_log->get()},
+                                          {kPluginFd, bench_pair->child.get()},
+                                          {kHostFd, hop_front->get()}});
+  // On failure `chain` kills and reaps the back process on the way out.
+  if (!front_pid) return front_pid.error();
+  chain.front = ChildProcess(*front_pid, /*whole_group=*/false);
+  // Our copies of the hop pair close when this returns. gRPC owns our end of the bench pair.
+  chain.channel = grpc::CreateInsecureChannelFromFd("bench-relay", bench_pair->parent.release());
+  return chain;
+}
+
 Result<ChildProcess> spawn_process(const SpawnRequest& request) {
   auto log = open_log(request.log_path);
   if (!log) return log.error();

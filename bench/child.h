@@ -1,5 +1,5 @@
-// Child processes of the bench (the echo server, plugvisor-runner, plugvisord) and the temp dir
-// they work in, each owned by an RAII object that never leaves a process or fd behind.
+// Child processes of the bench (the echo and relay servers, plugvisor-runner, plugvisord) and the
+// temp dir they work in, each owned by an RAII object that never leaves a process or fd behind.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -80,6 +80,17 @@ struct PluginChild {
 };
 
 Result<PluginChild> spawn_plugin_child(const SpawnRequest& request);
+
+// The two-hop floor: `back` serves on its fd 3; `front` serves us on its fd 3 and is a client of
+// `back` on its fd 4. The socketpair between them is held by them alone, so each sees the other
+// hang up. Both get stdin /dev/null and nothing else, like the echo server's spawn.
+struct RelayChain {
+  ChildProcess back;
+  ChildProcess front;
+  std::shared_ptr<grpc::Channel> channel;  // to front's fd 3, we are the client
+};
+
+Result<RelayChain> spawn_relay_chain(const SpawnRequest& front, const SpawnRequest& back);
 
 // A plain process (plugvisord): stdin /dev/null, stdout and stderr to the log file.
 Result<ChildProcess> spawn_process(const SpawnRequest& request);

@@ -1,6 +1,7 @@
 // plugvisor-bench-dispatch: what a Dispatch through plugvisord costs compared with the cheapest
-// gRPC call over the same kind of channel, and what a plugin start costs compared with a bare
-// gRPC server's. See README.md for what each row measures.
+// gRPC call over the same kind of channel (and with the cheapest two-hop relay, the floor for
+// any process in the middle), and what a plugin start costs compared with a bare gRPC server's.
+// See README.md for what each row measures.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "load.h"
 #include "plugvisor/hooks/v1/hooks.grpc.pb.h"
 #include "plugvisor/plugin/v1/plugin.grpc.pb.h"
+#include "relay_server.h"
 #include "report.h"
 #include "spawn_bench.h"
 #include "supervisor_run.h"
@@ -37,7 +39,7 @@ struct Options {
   bool json = false;
 };
 
-// ~150 bytes, the size of a small tool call; both rows send the same document.
+// ~150 bytes, the size of a small tool call; every row sends the same document.
 const char* const kPayload =
     R"({"tool":"shell","arguments":{"command":"ls -la /var/log","cwd":"/home/agent/project"},)"
     R"("session_id":"bench-session-0001","user":"agent@example.com"})";
@@ -50,8 +52,9 @@ std::chrono::system_clock::time_point call_deadline() {
   return std::chrono::system_clock::now() + std::chrono::seconds(10);
 }
 
-// One Invoke as plugvisord sends it to a plugin: the same request shape and payload.
-CallFn echo_call(pv1::Plugin::Stub& stub) {
+// One Invoke as plugvisord sends it to a plugin: the same request shape and payload. The echo
+// server and the relay both take it.
+CallFn invoke_call(pv1::Plugin::Stub& stub, const char* what) {
   auto req = std::make_shared<pv1::InvokeRequest>();
   req->set_hook("tool.pre_exec");
   req->set_data_json(kPayload);
@@ -62,12 +65,12 @@ CallFn echo_call(pv1::Plugin::Stub& stub) {
   ctx->set_tenant_id("bench");
   ctx->set_work_item_id("wi-1");
   ctx->set_run_id("run-1");
-  return [&stub, req]() -> std::string {
+  return [&stub, req, what]() -> std::string {
     grpc::ClientContext ctx;
     ctx.set_deadline(call_deadline());
     pv1::InvokeResponse resp;
     const grpc::Status s = stub.Invoke(&ctx, *req, &resp);
-    return s.ok() ? std::string() : "echo Invoke: " + s.error_message();
+    return s.ok() ? std::string() : std::string(what) + " Invoke: " + s.error_message();
   };
 }
 
@@ -93,31 +96,67 @@ CallFn dispatch_call(hv1::Hooks::Stub& stub) {
   };
 }
 
-// Both targets at one concurrency, in alternating slices (A B A B ...), so that load from
-// elsewhere on a shared machine falls on both alike and the ratio stays meaningful.
-Status measure_pair(const CallFn& base, const CallFn* dispatch, int concurrency, const Options& o,
-                    bool quick, std::optional<LoadStats>& base_out,
-                    std::optional<LoadStats>& dispatch_out) {
+// One row at one concurrency: what it calls (null if its process did not start, which leaves
+// the row empty) and where its figures go.
+struct Row {
+  const CallFn* call;
+  std::optional<LoadStats>* out;
+};
+
+// All rows at one concurrency, in interleaved slices (A B C A B C ...), so that load from
+// elsewhere on a shared machine falls on all of them alike and the ratios stay meaningful.
+Status measure_rows(const std::vector<Row>& rows, int concurrency, const Options& o, bool quick) {
   const auto warmup = std::chrono::milliseconds(quick ? 100 : 500);
   const auto slice =
       std::chrono::duration_cast<nanoseconds>(duration<double>(o.duration_s) / o.rounds);
-  for (const CallFn* fn : {&base, dispatch}) {
-    if (fn == nullptr) continue;
-    if (auto w = run_load(*fn, concurrency, warmup); !w) return w.error();
+  for (const Row& row : rows) {
+    if (row.call == nullptr) continue;
+    if (auto w = run_load(*row.call, concurrency, warmup); !w) return w.error();
   }
-  std::vector<LoadSample> base_samples, dispatch_samples;
+  std::vector<std::vector<LoadSample>> samples(rows.size());
   for (int round = 0; round < o.rounds; ++round) {
-    auto b = run_load(base, concurrency, slice);
-    if (!b) return b.error();
-    base_samples.push_back(std::move(*b));
-    if (dispatch == nullptr) continue;
-    auto d = run_load(*dispatch, concurrency, slice);
-    if (!d) return d.error();
-    dispatch_samples.push_back(std::move(*d));
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (rows[i].call == nullptr) continue;
+      auto s = run_load(*rows[i].call, concurrency, slice);
+      if (!s) return s.error();
+      samples[i].push_back(std::move(*s));
+    }
   }
-  base_out = summarise(concurrency, base_samples);
-  if (dispatch != nullptr) dispatch_out = summarise(concurrency, dispatch_samples);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].call != nullptr) *rows[i].out = summarise(concurrency, samples[i]);
+  }
   return {};
+}
+
+// Shutdown RPC, then up to 5 s for each process to exit; RAII SIGKILLs whatever is left.
+void shut_down(pv1::Plugin::Stub& stub, std::initializer_list<ChildProcess*> processes) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  pv1::ShutdownResponse resp;
+  if (!stub.Shutdown(&ctx, pv1::ShutdownRequest{}, &resp).ok()) return;
+  for (ChildProcess* p : processes) p->wait_for(std::chrono::seconds(5));
+}
+
+// The relay and the echo server behind it, checked with one Invoke through both, so that a
+// broken chain is reported as such rather than as a failed measurement.
+Result<RelayChain> start_relay(const std::string& self, const TempDir& tmp) {
+  const std::string log = tmp.path() + "/relay.log";
+  auto chain = spawn_relay_chain({{self, "--relay-server"}, current_environment(), log},
+                                 {{self, "--echo-server"}, current_environment(), log});
+  if (!chain) return chain.error();
+  grpc::ClientContext ctx;
+  ctx.set_wait_for_ready(true);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  pv1::InvokeRequest req;
+  req.set_hook("tool.pre_exec");
+  req.set_data_json("{}");
+  pv1::InvokeResponse resp;
+  const grpc::Status s = pv1::Plugin::NewStub(chain->channel)->Invoke(&ctx, req, &resp);
+  if (!s.ok()) {
+    return Error{"first Invoke through the relay: " + s.error_message() + "\n--- log ---\n" +
+                 tail_of_file(log, 2000)};
+  }
+  return chain;
 }
 
 SpawnStats spawn_stats(std::vector<int64_t> ns) {
@@ -152,7 +191,8 @@ Result<Paths> find_binaries(const Options& o) {
   return p;
 }
 
-// The baseline and the Dispatch rows. plugvisord's failure leaves the baseline rows standing.
+// The baseline, two-hop floor and Dispatch rows. The relay's or plugvisord's failure leaves the
+// other rows standing.
 void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool quick,
                   Report& report) {
   progress("starting the echo server");
@@ -163,6 +203,15 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
     return;
   }
   auto echo_stub = pv1::Plugin::NewStub(echo->channel);
+
+  progress("starting the two-hop relay and its echo server");
+  auto relay = start_relay(paths.self, tmp);
+  std::unique_ptr<pv1::Plugin::Stub> relay_stub;
+  if (relay) {
+    relay_stub = pv1::Plugin::NewStub(relay->channel);
+  } else {
+    report.errors.push_back("two-hop relay: " + relay.error().message);
+  }
 
   progress("starting plugvisord (" + report.database + ") and waiting for the plugin");
   auto sup = SupervisorRun::start(
@@ -175,14 +224,17 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
     report.errors.push_back("plugvisord: " + sup.error().message);
   }
 
-  const CallFn base = echo_call(*echo_stub);
+  const CallFn base = invoke_call(*echo_stub, "echo");
+  const CallFn relayed = relay_stub ? invoke_call(*relay_stub, "relay") : CallFn{};
   const CallFn disp = hooks_stub ? dispatch_call(*hooks_stub) : CallFn{};
-  const CallFn* disp_ptr = hooks_stub ? &disp : nullptr;
   for (int c : {1, 16}) {
     progress("measuring at concurrency " + std::to_string(c));
-    auto& b = c == 1 ? report.baseline_c1 : report.baseline_c16;
-    auto& d = c == 1 ? report.dispatch_c1 : report.dispatch_c16;
-    if (auto s = measure_pair(base, disp_ptr, c, o, quick, b, d); !s) {
+    const bool one = c == 1;
+    const std::vector<Row> rows = {
+        {&base, one ? &report.baseline_c1 : &report.baseline_c16},
+        {relay_stub ? &relayed : nullptr, one ? &report.relay_c1 : &report.relay_c16},
+        {hooks_stub ? &disp : nullptr, one ? &report.dispatch_c1 : &report.dispatch_c16}};
+    if (auto s = measure_rows(rows, c, o, quick); !s) {
       report.errors.push_back("concurrency " + std::to_string(c) + ": " + s.error().message);
       break;
     }
@@ -202,12 +254,9 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
       report.errors.push_back(status.error().message);
     }
   }
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  pv1::ShutdownResponse resp;
-  if (echo_stub->Shutdown(&ctx, pv1::ShutdownRequest{}, &resp).ok()) {
-    echo->process.wait_for(std::chrono::seconds(5));
-  }
+  // The relay passes Shutdown on to the echo server behind it.
+  if (relay_stub) shut_down(*relay_stub, {&relay->front, &relay->back});
+  shut_down(*echo_stub, {&echo->process});
 }
 
 void spawn_rows(const Paths& paths, const TempDir& tmp, const Options& o, Report& report) {
@@ -230,6 +279,7 @@ int run(int argc, char** argv) {
   Options o;
   bool quick = false;
   bool echo_server = false;
+  bool relay_server = false;
   CLI::App cli{
       "plugvisor-bench-dispatch: Dispatch through plugvisord and plugin spawn-to-ready, "
       "each as a ratio to a raw gRPC baseline measured in the same run"};
@@ -239,7 +289,8 @@ int run(int argc, char** argv) {
   auto* samples_opt = cli.add_option("--samples", o.samples, "spawn-to-ready samples per row")
                           ->check(CLI::PositiveNumber);
   auto* rounds_opt = cli.add_option("--rounds", o.rounds,
-                                    "interleaved baseline/Dispatch slices each row is split into")
+                                    "interleaved baseline/relay/Dispatch slices each row is split "
+                                    "into")
                          ->check(CLI::PositiveNumber);
   cli.add_option("--build-dir", o.build_dir,
                  "build tree with supervisor/, plugin-runner/ and plugins/ (default: the parent "
@@ -251,8 +302,12 @@ int run(int argc, char** argv) {
   cli.add_flag("--json", o.json, "print the results as JSON instead of tables");
   cli.add_flag("--quick", quick, "a short run that proves the bench works (CTest)");
   cli.add_flag("--echo-server", echo_server, "internal: serve the baseline on fd 3")->group("");
+  cli.add_flag("--relay-server", relay_server,
+               "internal: serve the two-hop floor on fd 3, relaying to an echo server on fd 4")
+      ->group("");
   CLI11_PARSE(cli, argc, argv);
   if (echo_server) return run_echo_server();
+  if (relay_server) return run_relay_server();
   if (quick) {
     if (duration_opt->count() == 0) o.duration_s = 0.5;
     if (samples_opt->count() == 0) o.samples = 5;

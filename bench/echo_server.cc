@@ -1,6 +1,5 @@
 #include "echo_server.h"
 
-#include <grpcpp/grpcpp.h>
 #include <grpcpp/server_posix.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -8,8 +7,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <future>
-#include <mutex>
 
 #include "plugvisor/plugin/v1/plugin.grpc.pb.h"
 
@@ -21,7 +18,7 @@ namespace pv1 = plugvisor::plugin::v1;
 
 class EchoService final : public pv1::Plugin::Service {
  public:
-  std::future<void> stopped() { return stop_.get_future(); }
+  std::future<void> stopped() { return stop_.future(); }
 
   grpc::Status Describe(grpc::ServerContext*, const pv1::DescribeRequest*,
                         pv1::DescribeResponse* resp) override {
@@ -37,30 +34,32 @@ class EchoService final : public pv1::Plugin::Service {
 
   grpc::Status Shutdown(grpc::ServerContext*, const pv1::ShutdownRequest*,
                         pv1::ShutdownResponse*) override {
-    // The server cannot be shut down from inside one of its own calls; main() does it.
-    std::call_once(once_, [this] { stop_.set_value(); });
+    stop_.set();
     return grpc::Status::OK;
   }
 
  private:
-  std::promise<void> stop_;
-  std::once_flag once_;
+  StopLatch stop_;
 };
 
 }  // namespace
 
-int run_echo_server() {
+int prepare_child_server(const char* flag, std::initializer_list<int> socket_fds) {
   // The bench may die without reaping us; do not outlive it.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() == 1) return 1;
-  struct stat st {};
-  if (fstat(3, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-    std::fprintf(stderr, "--echo-server needs a socket on fd 3; the bench spawns it itself\n");
-    return 2;
+  for (int fd : socket_fds) {
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+      std::fprintf(stderr, "%s needs a socket on fd %d; the bench spawns it itself\n", flag, fd);
+      return 2;
+    }
   }
   ::signal(SIGPIPE, SIG_IGN);
-  EchoService service;
-  auto stopped = service.stopped();
+  return 0;
+}
+
+int serve_on_fd3(grpc::Service& service, std::future<void> stopped) {
   grpc::ServerBuilder builder;
   builder.RegisterService(&service);
   auto server = builder.BuildAndStart();
@@ -70,6 +69,12 @@ int run_echo_server() {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   server->Wait();
   return 0;
+}
+
+int run_echo_server() {
+  if (int rc = prepare_child_server("--echo-server", {3}); rc != 0) return rc;
+  EchoService service;
+  return serve_on_fd3(service, service.stopped());
 }
 
 }  // namespace plugvisor::bench

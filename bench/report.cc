@@ -14,6 +14,7 @@ namespace {
 using json = nlohmann::json;
 
 const char* const kBaselineName = "baseline: gRPC echo over socketpair fd";
+const char* const kRelayName = "two-hop proxy: raw gRPC relay";
 const char* const kDispatchName = "Dispatch: plugvisord -> noop plugin";
 const char* const kSpawnBaselineName = "baseline: bench --echo-server, 1st Invoke";
 const char* const kSpawnPluginName = "runner -> fixture-noop, 1st Describe";
@@ -55,6 +56,17 @@ json load_json(const std::optional<LoadStats>& row, const std::optional<LoadStat
   return j;
 }
 
+// (d - r) / (d - b): the share of d's excess over b that is also above r.
+std::optional<double> share_above(std::optional<double> d, std::optional<double> r,
+                                  std::optional<double> b) {
+  if (!d || !r || !b || *d - *b <= 0) return std::nullopt;
+  return (*d - *r) / (*d - *b);
+}
+
+std::optional<double> per_call_us(const std::optional<LoadStats>& s) {
+  return s && s->calls_per_s > 0 ? std::optional(1e6 / s->calls_per_s) : std::nullopt;
+}
+
 std::optional<double> spawn_p50(const std::optional<SpawnStats>& s) {
   return s ? std::optional(s->p50_ms) : std::nullopt;
 }
@@ -64,6 +76,17 @@ std::optional<double> spawn_p50(const std::optional<SpawnStats>& s) {
 Goals evaluate(const Report& r) {
   return {ratio(p50(r.dispatch_c1), p50(r.baseline_c1)),
           ratio(rate(r.dispatch_c16), rate(r.baseline_c16))};
+}
+
+FloorComparison compare_to_floor(const Report& r) {
+  FloorComparison f;
+  f.p50_ratio = ratio(p50(r.dispatch_c1), p50(r.relay_c1));
+  f.throughput_ratio = ratio(rate(r.dispatch_c16), rate(r.relay_c16));
+  f.own_p50_share = share_above(p50(r.dispatch_c1), p50(r.relay_c1), p50(r.baseline_c1));
+  if (f.own_p50_share) f.own_p50_us = *p50(r.dispatch_c1) - *p50(r.relay_c1);
+  f.own_cost_share_c16 = share_above(per_call_us(r.dispatch_c16), per_call_us(r.relay_c16),
+                                     per_call_us(r.baseline_c16));
+  return f;
 }
 
 bool plugvisord_exited_cleanly(const Report& r) {
@@ -79,8 +102,10 @@ std::string format_table(const Report& r) {
   out += fmt::format("{:<40} {:>3} {:>9} {:>9} {:>10} {:>9} {:>10}\n", "row", "c", "p50 us",
                      "p99 us", "calls/s", "p50/base", "rate/base");
   load_row(out, kBaselineName, 1, r.baseline_c1, r.baseline_c1);
+  load_row(out, kRelayName, 1, r.relay_c1, r.baseline_c1);
   load_row(out, kDispatchName, 1, r.dispatch_c1, r.baseline_c1);
   load_row(out, kBaselineName, 16, r.baseline_c16, r.baseline_c16);
+  load_row(out, kRelayName, 16, r.relay_c16, r.baseline_c16);
   load_row(out, kDispatchName, 16, r.dispatch_c16, r.baseline_c16);
 
   out +=
@@ -107,6 +132,40 @@ std::string format_table(const Report& r) {
       maybe(g.throughput_ratio ? std::optional(*g.throughput_ratio * 100) : std::nullopt,
             "{:.0f}%"),
       verdict(g.throughput_ratio, g.throughput_met()));
+
+  // Not a goal: how much of the gap above is plugvisord's, given what two hops cost here.
+  const FloorComparison f = compare_to_floor(r);
+  auto percent = [](std::optional<double> v) { return v ? std::optional(*v * 100) : std::nullopt; };
+  out += "\nvs. the two-hop floor (raw gRPC relay: the two hops alone)\n";
+  out +=
+      fmt::format("  Dispatch p50 is {} the two-hop floor's (c=1)", maybe(f.p50_ratio, "{:.2f}x"));
+  if (f.own_p50_share) {
+    out += fmt::format(
+        "; {:.1f} us ({:.0f}%) of its {:.1f} us over the baseline is plugvisord's own",
+        *f.own_p50_us, *f.own_p50_share * 100, *p50(r.dispatch_c1) - *p50(r.baseline_c1));
+  }
+  out += fmt::format("\n  Dispatch calls/s is {} of the two-hop floor's (c=16)",
+                     maybe(percent(f.throughput_ratio), "{:.0f}%"));
+  if (f.own_cost_share_c16) {
+    out += fmt::format("; {:.0f}% of its extra time per call over the baseline is plugvisord's own",
+                       *f.own_cost_share_c16 * 100);
+  }
+  out += "\n";
+  // If the floor itself misses a goal, no supervisor making two such hops can meet it here.
+  const std::optional<double> floor_p50 = ratio(p50(r.relay_c1), p50(r.baseline_c1));
+  const std::optional<double> floor_rate = ratio(rate(r.relay_c16), rate(r.baseline_c16));
+  if (floor_p50 && *floor_p50 > Goals::kMaxP50Ratio) {
+    out += fmt::format(
+        "  note: the floor alone misses the p50 goal ({:.2f}x the baseline's at c=1): no "
+        "supervisor making two such hops can meet it on this machine\n",
+        *floor_p50);
+  }
+  if (floor_rate && *floor_rate < Goals::kMinThroughputRatio) {
+    out += fmt::format(
+        "  note: the floor alone misses the calls/s goal ({:.0f}% of the baseline's at c=16): no "
+        "supervisor making two such hops can meet it on this machine\n",
+        *floor_rate * 100);
+  }
   if (r.plugvisord_wait_status) {
     out += fmt::format("\nplugvisord after SIGTERM: {}{}\n",
                        describe_wait_status(*r.plugvisord_wait_status),
@@ -118,6 +177,8 @@ std::string format_table(const Report& r) {
 
 std::string format_json(const Report& r) {
   const Goals g = evaluate(r);
+  const FloorComparison f = compare_to_floor(r);
+  auto opt_json = [](std::optional<double> v) { return v ? json(*v) : json(); };
   json spawn = json::object();
   for (const auto& [key, row] :
        {std::pair{"baseline", &r.spawn_baseline}, std::pair{"plugin", &r.spawn_plugin}}) {
@@ -139,6 +200,9 @@ std::string format_json(const Report& r) {
       {"baseline",
        {{"c1", load_json(r.baseline_c1, r.baseline_c1)},
         {"c16", load_json(r.baseline_c16, r.baseline_c16)}}},
+      {"relay",
+       {{"c1", load_json(r.relay_c1, r.baseline_c1)},
+        {"c16", load_json(r.relay_c16, r.baseline_c16)}}},
       {"dispatch",
        {{"c1", load_json(r.dispatch_c1, r.baseline_c1)},
         {"c16", load_json(r.dispatch_c16, r.baseline_c16)}}},
@@ -152,6 +216,12 @@ std::string format_json(const Report& r) {
          {{"min", Goals::kMinThroughputRatio},
           {"measured", g.throughput_ratio ? json(*g.throughput_ratio) : json()},
           {"met", g.throughput_met()}}}}},
+      {"dispatch_vs_floor",
+       {{"p50_ratio_c1", opt_json(f.p50_ratio)},
+        {"throughput_ratio_c16", opt_json(f.throughput_ratio)},
+        {"plugvisord_p50_us_c1", opt_json(f.own_p50_us)},
+        {"plugvisord_share_of_p50_gap_c1", opt_json(f.own_p50_share)},
+        {"plugvisord_share_of_per_call_gap_c16", opt_json(f.own_cost_share_c16)}}},
       {"plugvisord_exit",
        r.plugvisord_wait_status ? json(describe_wait_status(*r.plugvisord_wait_status)) : json()},
       {"plugvisord_exited_cleanly", plugvisord_exited_cleanly(r)},

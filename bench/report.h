@@ -24,6 +24,7 @@ struct Report {
   std::string sandbox;  // plugvisord's sandbox mode in the Dispatch row
   // A row is empty if the step it belongs to failed; `errors` then says why.
   std::optional<LoadStats> baseline_c1, baseline_c16, dispatch_c1, dispatch_c16;
+  std::optional<LoadStats> relay_c1, relay_c16;  // the two-hop floor
   std::optional<SpawnStats> spawn_baseline, spawn_plugin;
   std::optional<int> plugvisord_wait_status;
   std::vector<std::string> errors;
@@ -42,6 +43,21 @@ struct Goals {
 };
 
 Goals evaluate(const Report& report);
+
+// Dispatch against the two-hop floor (the raw gRPC relay): the floor pays for the two gRPC hops
+// that any supervisor in the middle pays, and nothing else, so what Dispatch costs above it is
+// plugvisord's own. nullopt where a row is missing or the gap is not positive.
+struct FloorComparison {
+  std::optional<double> p50_ratio;         // Dispatch p50 / relay p50 at c=1
+  std::optional<double> throughput_ratio;  // Dispatch / relay calls/s at c=16
+  // Of Dispatch's p50 over the baseline's at c=1, the part above the relay's: (D - R) / (D - B).
+  std::optional<double> own_p50_us, own_p50_share;
+  // The same for the time per call at c=16 (1 / calls/s), which is what caps throughput when
+  // the cores are busy: (1/D - 1/R) / (1/D - 1/B).
+  std::optional<double> own_cost_share_c16;
+};
+
+FloorComparison compare_to_floor(const Report& report);
 bool plugvisord_exited_cleanly(const Report& report);
 std::string format_table(const Report& report);
 std::string format_json(const Report& report);
