@@ -242,6 +242,33 @@ Outcome open_by_handle(const Input&) {
   return escaped(detail);
 }
 
+// CAP_DAC_OVERRIDE: a file of the plugin's own with mode 0000 can be opened for reading only
+// with that capability. In the sandbox the plugin is root of its user namespace and its host
+// uid and gid (the file's owner) are mapped there, so nothing but the capability drop stands
+// between it and the override: Landlock grants reading /data, seccomp allows open, and the
+// file is its own. An unsandboxed root has the capability.
+Outcome dac_override(const Input& in) {
+  const std::string path = data_dir(in) + "/" + scratch_name(".escape-mode0");
+  // Creating the file needs no permission on the file itself; mode 0 survives any umask.
+  UniqueFd made(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
+  if (!made) return inconclusive(failed("create " + path, errno));
+  struct stat st {};
+  if (::fstat(made.get(), &st) != 0 || (st.st_mode & 07777) != 0) {
+    ::unlink(path.c_str());
+    return inconclusive("created " + path + " but its mode is not 0000");
+  }
+  UniqueFd again(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const int err = errno;
+  ::unlink(path.c_str());
+  const std::string caps = capability_summary();
+  if (!again) {
+    return blocked(failed("open " + path + " (its own file, mode 0000) for reading", err) +
+                   (caps.empty() ? "" : "; " + caps));
+  }
+  return escaped("opened " + path + " (mode 0000) for reading: CAP_DAC_OVERRIDE" +
+                 (caps.empty() ? "" : "; " + caps));
+}
+
 }  // namespace
 
 void add_fs_attempts(std::vector<Attempt>& out) {
@@ -259,6 +286,7 @@ void add_fs_attempts(std::vector<Attempt>& out) {
   out.push_back({"hardlink_across", f, Kind::safe, hardlink_across});
   out.push_back({"rename_across", f, Kind::safe, rename_across});
   out.push_back({"open_by_handle", f, Kind::may_kill, open_by_handle});
+  out.push_back({"dac_override", f, Kind::safe, dac_override});
 }
 
 }  // namespace plugvisor::escape_probe

@@ -3,6 +3,7 @@
 // (tcp_port and udp_port on 127.0.0.1, an abstract unix socket, the supervisor's api.sock) and
 // passes the inode of its own network namespace as host_ns.net.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/if_ether.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -11,7 +12,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <sstream>
 
 #include "attempt.h"
 #include "plugvisor/common/unique_fd.h"
@@ -160,6 +163,91 @@ Outcome unix_pathname_connect(const Input& in) {
   return blocked(detail);
 }
 
+// Reads a whole (proc) file; false with errno set if it cannot be opened or read.
+bool read_all(const std::string& path, std::string& out) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  out.clear();
+  char buffer[8192];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0) return false;
+    if (n == 0) return true;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+// Looking, not touching: which network namespace the plugin is in shows in what it can see.
+// /proc/net is the reader's own network namespace, whatever pid namespace /proc belongs to, so
+// in the host's it lists the test's TCP listener and the host's interfaces; an empty one has
+// only `lo` and no sockets. Binding the test's abstract unix name (Landlock scopes connect and
+// send, not bind) fails with EADDRINUSE only in the host's namespace; the name is let go at
+// once. Seccomp and Landlock allow all of this (reading /proc, bind on an AF_UNIX socket): only
+// the network namespace hides the host's network.
+Outcome host_network_visible(const Input& in) {
+  std::string detail;
+  bool seen = false;
+  if (const long long port = in.number("tcp_port", 0); port > 0) {
+    std::string table;
+    if (!read_all("/proc/net/tcp", table)) {
+      detail += failed("read /proc/net/tcp", errno) + "; ";
+    } else {
+      char local[32];
+      std::snprintf(local, sizeof local, "0100007F:%04llX", port);
+      std::istringstream lines(table);
+      std::string line, slot, address, remote, state;
+      bool listed = false;
+      while (std::getline(lines, line)) {
+        std::istringstream fields(line);
+        if (fields >> slot >> address >> remote >> state && address == local && state == "0A") {
+          listed = true;
+        }
+      }
+      seen |= listed;
+      detail += listed ? "/proc/net/tcp lists the test's listener on 127.0.0.1:" +
+                             std::to_string(port) + "; "
+                       : "/proc/net/tcp does not list 127.0.0.1:" + std::to_string(port) + "; ";
+    }
+  }
+  std::string dev;
+  if (!read_all("/proc/net/dev", dev)) {
+    detail += failed("read /proc/net/dev", errno) + "; ";
+  } else {
+    std::istringstream lines(dev);
+    std::string line, others;
+    while (std::getline(lines, line)) {
+      auto colon = line.find(':');
+      if (colon == std::string::npos) continue;  // the two header lines
+      std::string name = line.substr(0, colon);
+      name.erase(0, name.find_first_not_of(' '));
+      if (name != "lo") others += (others.empty() ? "" : ",") + name;
+    }
+    seen |= !others.empty();
+    detail += others.empty() ? "/proc/net/dev: only lo; " : "/proc/net/dev shows " + others + "; ";
+  }
+  if (std::string name = in.text("abstract_socket"); !name.empty()) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (name.size() + 1 <= sizeof addr.sun_path) {
+      std::memcpy(addr.sun_path + 1, name.data(), name.size());
+      const auto len =
+          static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+      UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!fd) {
+        detail += failed("socket(AF_UNIX)", errno) + "; ";
+      } else if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+        const int err = errno;
+        seen |= err == EADDRINUSE;
+        detail += err == EADDRINUSE ? "bind @" + name + ": EADDRINUSE (the test's socket is there); "
+                                    : failed("bind @" + name, err) + "; ";
+      } else {
+        detail += "bind @" + name + " worked (the name is free here); ";
+      }
+    }
+  }
+  return seen ? escaped("the host's network is visible: " + detail) : blocked(detail);
+}
+
 }  // namespace
 
 void add_net_attempts(std::vector<Attempt>& out) {
@@ -171,6 +259,7 @@ void add_net_attempts(std::vector<Attempt>& out) {
   out.push_back({"packet_socket", f, Kind::may_kill, packet_socket});
   out.push_back({"abstract_unix_connect", f, Kind::safe, abstract_unix_connect});
   out.push_back({"unix_pathname_connect", f, Kind::safe, unix_pathname_connect});
+  out.push_back({"host_network_visible", f, Kind::safe, host_network_visible});
 }
 
 }  // namespace plugvisor::escape_probe

@@ -3,9 +3,11 @@
 // probe when they get through, so they are `fatal`: the test then reads the plugin's exit code.
 #include <elf.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -182,6 +184,80 @@ Outcome memfd_execveat(const Input&) {
   return exec_refused("execveat(memfd, AT_EMPTY_PATH)");
 }
 
+// Looking, not touching: whether the host's processes exist for the plugin at all. Outside a
+// pid namespace of its own, sched_getscheduler and getpriority answer for any process (they
+// check no permission, and seccomp allows them: glibc and thread pools use them), /proc shows
+// it, and kill's permission error (Landlock's signal scope, the other uid) confirms that the
+// target exists. In its own pid namespace the host's pids are ESRCH.
+Outcome see_host_processes(const Input& in) {
+  std::string detail;
+  bool seen = false;
+  int targets = 0;
+  for (const std::string who : {"supervisor", "neighbour"}) {
+    const pid_t pid = in.target_pid(who);
+    if (pid <= 0) continue;
+    ++targets;
+    const std::string what = label(who, pid);
+    if (is_self_or_init(pid)) {
+      detail += "pid " + std::to_string(pid) + " is this process or its init here; ";
+      continue;
+    }
+    if (const int policy = ::sched_getscheduler(pid); policy >= 0) {
+      seen = true;
+      detail += "sched_getscheduler(" + what + ") = " + std::to_string(policy) + "; ";
+    } else {
+      detail += failed("sched_getscheduler(" + what + ")", errno) + "; ";
+    }
+    errno = 0;
+    const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(pid));
+    if (errno == 0) {
+      seen = true;
+      detail += "getpriority(" + what + ") = " + std::to_string(nice) + "; ";
+    } else {
+      detail += failed("getpriority(" + what + ")", errno) + "; ";
+    }
+    if (is_visible_other(pid)) {
+      seen = true;
+      detail += "/proc/" + std::to_string(pid) + " exists; ";
+    }
+    const int rc = ::kill(pid, 0);
+    const int err = rc == 0 ? 0 : errno;
+    if (err != ESRCH) {
+      seen = true;
+      detail += "kill(" + what + ", 0): " + (err == 0 ? "allowed" : errno_text(err)) +
+                ", not ESRCH: it exists; ";
+    }
+  }
+  if (targets == 0) return inconclusive("the test passed no target_pids");
+  return seen ? escaped("host processes are visible: " + detail) : blocked(detail);
+}
+
+// Looking, not touching: the plugin's user namespace. In the host's own (the test passes its
+// inode as host_ns.user) the plugin's uid and gid are host ids as they stand, and its uid_map
+// is the identity; in its own, uid 0 maps to one host uid and no other host id exists for it.
+Outcome host_user_ns(const Input& in) {
+  const unsigned long long mine = own_ns("user"), host = in.host_ns("user");
+  std::string map;
+  const bool have_map = read_file("/proc/self/uid_map", map);
+  while (!map.empty() && (map.back() == '\n' || map.back() == ' ')) map.pop_back();
+  std::string detail = "uid " + std::to_string(::getuid()) + ", uid_map \"" +
+                       (have_map ? map : "unreadable") + "\"";
+  if (mine != 0 && host != 0) {
+    detail += mine == host ? "; in the host's user namespace (" + std::to_string(host) + ")"
+                           : "; own user namespace " + std::to_string(mine) + ", host's " +
+                                 std::to_string(host);
+    return mine == host ? escaped(detail) : blocked(detail);
+  }
+  if (!have_map) return inconclusive(detail + ": no /proc to tell the user namespace by");
+  // The initial user namespace maps the whole 32-bit range onto itself.
+  std::istringstream fields(map);
+  unsigned long long first = 1, target = 1, count = 0;
+  fields >> first >> target >> count;
+  const bool identity = first == 0 && target == 0 && count == 4294967295ULL;
+  return identity ? escaped(detail + ": the identity map of the host's user namespace")
+                  : blocked(detail);
+}
+
 }  // namespace
 
 void add_process_attempts(std::vector<Attempt>& out) {
@@ -198,6 +274,8 @@ void add_process_attempts(std::vector<Attempt>& out) {
   out.push_back({"exec_sh", f, Kind::fatal, exec_sh});
   out.push_back({"exec_setuid", f, Kind::fatal, exec_setuid});
   out.push_back({"memfd_execveat", f, Kind::fatal, memfd_execveat});
+  out.push_back({"see_host_processes", f, Kind::safe, see_host_processes});
+  out.push_back({"host_user_ns", f, Kind::safe, host_user_ns});
 }
 
 }  // namespace plugvisor::escape_probe

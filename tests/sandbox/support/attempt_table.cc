@@ -44,6 +44,10 @@ const std::vector<Expectation>& expectations() {
        "seccomp (open_by_handle_at); capabilities (CAP_DAC_READ_SEARCH)",
        {},
        {"open_by_handle_at", "name_to_handle_at"}},
+      {"dac_override",
+       "capabilities dropped (CAP_DAC_OVERRIDE; the file is its own, Landlock allows the read)",
+       {},
+       {}},
       // --- net ---
       {"tcp_connect",
        "seccomp (socket: AF_UNIX only); net ns (empty); Landlock (TCP connect)",
@@ -67,6 +71,10 @@ const std::vector<Expectation>& expectations() {
        {},
        {"connect"}},
       {"unix_pathname_connect", "mount ns (socket path not visible); Landlock", {}, {"connect"}},
+      {"host_network_visible",
+       "net ns (empty: only lo, no host sockets; /proc/net and bind are allowed)",
+       {},
+       {}},
       // --- process ---
       {"kill_supervisor", "pid ns; Landlock (signal scope); user ns (other uid)", {}, {"kill"}},
       {"kill_neighbour",
@@ -93,6 +101,11 @@ const std::vector<Expectation>& expectations() {
        {"exit_code:95"},
        {"execve"}},
       {"memfd_execveat", "seccomp (memfd_create, execveat)", {}, {"memfd_create", "execveat"}},
+      {"see_host_processes",
+       "pid ns (host pids are ESRCH; sched_getscheduler and getpriority check no permission)",
+       {},
+       {}},
+      {"host_user_ns", "user ns (own id space; uid 0 maps to the plugin's host uid only)", {}, {}},
       // --- kernel ---
       {"mount", "seccomp (mount); capabilities dropped", {}, {"mount", "mkdir"}},
       {"unshare",
