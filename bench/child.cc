@@ -242,6 +242,13 @@ std::vector<std::string> current_environment() {
   return env;
 }
 
+void set_environment_variable(std::vector<std::string>& env, const std::string& name,
+                              const std::string& value) {
+  const std::string prefix = name + "=";
+  std::erase_if(env, [&](const std::string& e) { return e.starts_with(prefix); });
+  env.push_back(prefix + value);
+}
+
 std::string describe_wait_status(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return std::string("killed by signal ") + strsignal(WTERMSIG(status));

@@ -96,6 +96,9 @@ Result<RelayChain> spawn_relay_chain(const SpawnRequest& front, const SpawnReque
 Result<ChildProcess> spawn_process(const SpawnRequest& request);
 
 std::vector<std::string> current_environment();
+// Sets NAME=value in `env`, replacing NAME's entry if there is one.
+void set_environment_variable(std::vector<std::string>& env, const std::string& name,
+                              const std::string& value);
 std::string describe_wait_status(int status);
 std::string tail_of_file(const std::string& path, size_t max_bytes);
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "async_relay_server.h"
 #include "child.h"
 #include "echo_server.h"
 #include "load.h"
@@ -37,6 +38,8 @@ struct Options {
   std::string build_dir;
   std::string sandbox = "off";
   bool json = false;
+  int async_relay_threads = 1;
+  std::string async_relay_poll_strategy;  // GRPC_POLL_STRATEGY for the async relay; "" inherits
 };
 
 // ~150 bytes, the size of a small tool call; every row sends the same document.
@@ -137,12 +140,12 @@ void shut_down(pv1::Plugin::Stub& stub, std::initializer_list<ChildProcess*> pro
   for (ChildProcess* p : processes) p->wait_for(std::chrono::seconds(5));
 }
 
-// The relay and the echo server behind it, checked with one Invoke through both, so that a
-// broken chain is reported as such rather than as a failed measurement.
-Result<RelayChain> start_relay(const std::string& self, const TempDir& tmp) {
-  const std::string log = tmp.path() + "/relay.log";
-  auto chain = spawn_relay_chain({{self, "--relay-server"}, current_environment(), log},
-                                 {{self, "--echo-server"}, current_environment(), log});
+// A relay (`front`) and the echo server behind it (logging where the relay does), checked with
+// one Invoke through both, so that a broken chain is reported as such rather than as a failed
+// measurement.
+Result<RelayChain> start_relay(const std::string& self, const SpawnRequest& front) {
+  const std::string& log = front.log_path;
+  auto chain = spawn_relay_chain(front, {{self, "--echo-server"}, current_environment(), log});
   if (!chain) return chain.error();
   grpc::ClientContext ctx;
   ctx.set_wait_for_ready(true);
@@ -205,12 +208,30 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
   auto echo_stub = pv1::Plugin::NewStub(echo->channel);
 
   progress("starting the two-hop relay and its echo server");
-  auto relay = start_relay(paths.self, tmp);
+  auto relay = start_relay(
+      paths.self,
+      {{paths.self, "--relay-server"}, current_environment(), tmp.path() + "/relay.log"});
   std::unique_ptr<pv1::Plugin::Stub> relay_stub;
   if (relay) {
     relay_stub = pv1::Plugin::NewStub(relay->channel);
   } else {
     report.errors.push_back("two-hop relay: " + relay.error().message);
+  }
+  progress("starting the async relay and its echo server");
+  // GRPC_POLL_STRATEGY for this process only, so that the other rows keep theirs.
+  std::vector<std::string> async_env = current_environment();
+  if (!o.async_relay_poll_strategy.empty()) {
+    set_environment_variable(async_env, "GRPC_POLL_STRATEGY", o.async_relay_poll_strategy);
+  }
+  auto async_relay = start_relay(paths.self, {{paths.self, "--async-relay-server", "--cq-threads",
+                                               std::to_string(o.async_relay_threads)},
+                                              std::move(async_env),
+                                              tmp.path() + "/async-relay.log"});
+  std::unique_ptr<pv1::Plugin::Stub> async_stub;
+  if (async_relay) {
+    async_stub = pv1::Plugin::NewStub(async_relay->channel);
+  } else {
+    report.errors.push_back("async relay: " + async_relay.error().message);
   }
 
   progress("starting plugvisord (" + report.database + ") and waiting for the plugin");
@@ -226,6 +247,7 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
 
   const CallFn base = invoke_call(*echo_stub, "echo");
   const CallFn relayed = relay_stub ? invoke_call(*relay_stub, "relay") : CallFn{};
+  const CallFn async_relayed = async_stub ? invoke_call(*async_stub, "async relay") : CallFn{};
   const CallFn disp = hooks_stub ? dispatch_call(*hooks_stub) : CallFn{};
   for (int c : {1, 16}) {
     progress("measuring at concurrency " + std::to_string(c));
@@ -233,6 +255,8 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
     const std::vector<Row> rows = {
         {&base, one ? &report.baseline_c1 : &report.baseline_c16},
         {relay_stub ? &relayed : nullptr, one ? &report.relay_c1 : &report.relay_c16},
+        {async_stub ? &async_relayed : nullptr,
+         one ? &report.async_relay_c1 : &report.async_relay_c16},
         {hooks_stub ? &disp : nullptr, one ? &report.dispatch_c1 : &report.dispatch_c16}};
     if (auto s = measure_rows(rows, c, o, quick); !s) {
       report.errors.push_back("concurrency " + std::to_string(c) + ": " + s.error().message);
@@ -256,6 +280,7 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
   }
   // The relay passes Shutdown on to the echo server behind it.
   if (relay_stub) shut_down(*relay_stub, {&relay->front, &relay->back});
+  if (async_stub) shut_down(*async_stub, {&async_relay->front, &async_relay->back});
   shut_down(*echo_stub, {&echo->process});
 }
 
@@ -280,6 +305,8 @@ int run(int argc, char** argv) {
   bool quick = false;
   bool echo_server = false;
   bool relay_server = false;
+  bool async_relay_server = false;
+  int cq_threads = 1;
   CLI::App cli{
       "plugvisor-bench-dispatch: Dispatch through plugvisord and plugin spawn-to-ready, "
       "each as a ratio to a raw gRPC baseline measured in the same run"};
@@ -305,9 +332,20 @@ int run(int argc, char** argv) {
   cli.add_flag("--relay-server", relay_server,
                "internal: serve the two-hop floor on fd 3, relaying to an echo server on fd 4")
       ->group("");
+  cli.add_option("--async-relay-threads", o.async_relay_threads,
+                 "completion-queue threads of the experimental async relay row (default 1)")
+      ->check(CLI::Range(1, 16));
+  cli.add_option("--async-relay-poll-strategy", o.async_relay_poll_strategy,
+                 "GRPC_POLL_STRATEGY for the async relay process only (default: inherited)");
+  cli.add_flag("--async-relay-server", async_relay_server,
+               "internal: serve the async two-hop relay on fd 3, relaying to fd 4")
+      ->group("");
+  cli.add_option("--cq-threads", cq_threads, "internal: the async relay's queue threads")
+      ->group("");
   CLI11_PARSE(cli, argc, argv);
   if (echo_server) return run_echo_server();
   if (relay_server) return run_relay_server();
+  if (async_relay_server) return run_async_relay_server(cq_threads);
   if (quick) {
     if (duration_opt->count() == 0) o.duration_s = 0.5;
     if (samples_opt->count() == 0) o.samples = 5;
@@ -336,6 +374,8 @@ int run(int argc, char** argv) {
   report.rounds = o.rounds;
   report.spawn_samples = o.samples;
   report.sandbox = o.sandbox;
+  report.async_relay_threads = o.async_relay_threads;
+  report.async_relay_poll_strategy = o.async_relay_poll_strategy;
   const char* url = std::getenv("PLUGVISOR_DATABASE_URL");
   report.database = url != nullptr && *url != '\0' ? "PLUGVISOR_DATABASE_URL" : "embedded";
   latency_rows(*paths, *tmp, o, quick, report);

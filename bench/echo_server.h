@@ -3,6 +3,8 @@
 //    plugvisor.plugin.v1 through the raw generated service (no SDK) and answers every Invoke
 //    with an empty InvokeResponse at once, so a call costs exactly one gRPC round trip.
 //  - `--relay-server` (the two-hop floor, relay_server.cc), built from the same pieces.
+//  - `--async-relay-server` (the async relay experiment, async_relay_server.cc), which shares
+//    prepare_child_server() and StopLatch.
 #pragma once
 
 #include <grpcpp/grpcpp.h>

@@ -25,6 +25,10 @@ struct Report {
   // A row is empty if the step it belongs to failed; `errors` then says why.
   std::optional<LoadStats> baseline_c1, baseline_c16, dispatch_c1, dispatch_c16;
   std::optional<LoadStats> relay_c1, relay_c16;  // the two-hop floor
+  // The experimental async relay (async_relay_server.h): its queue threads and poll strategy.
+  std::optional<LoadStats> async_relay_c1, async_relay_c16;
+  int async_relay_threads = 1;
+  std::string async_relay_poll_strategy;  // "" when inherited
   std::optional<SpawnStats> spawn_baseline, spawn_plugin;
   std::optional<int> plugvisord_wait_status;
   std::vector<std::string> errors;
