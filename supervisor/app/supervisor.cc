@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -123,6 +124,9 @@ int run_supervisor(config::SupervisorConfig config) {
   auto started_at = std::chrono::steady_clock::now();
   // As PID 1 in a container, or under a runner that double-forks, orphans must come to us.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
+  // A write to a pipe whose reader died (a runner that exited before reading its spec) must be
+  // an EPIPE to handle, not the end of plugvisord. Children get the default back (reaper.cc).
+  ::signal(SIGPIPE, SIG_IGN);
 
   auto state_dir = prepare_state_dir(config.state_dir);
   if (!state_dir) {

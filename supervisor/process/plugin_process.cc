@@ -1,5 +1,7 @@
 #include "process/plugin_process.h"
 
+#include <spdlog/spdlog.h>
+
 #include "sandbox/death.h"
 
 #include <fcntl.h>
@@ -120,8 +122,7 @@ Result<std::shared_ptr<PluginProcess>> PluginProcess::spawn(const LaunchEnv& env
     if (!st) return st.error();
     spec_pipe = std::move(*sp);
     status_pipe = std::move(*st);
-    if (auto s = write_all(spec_pipe.child.get(), plan->spec_json); !s) return s.error();
-    spec_pipe.child.reset();  // EOF after the spec
+    // Written after the spawn (see below): the runner waits for it.
     auto read_end = above_channel_fds(std::move(spec_pipe.parent));
     if (!read_end) return read_end.error();
     spec_pipe.parent = std::move(*read_end);
@@ -141,6 +142,22 @@ Result<std::shared_ptr<PluginProcess>> PluginProcess::spawn(const LaunchEnv& env
 
   auto pid = env.reaper.spawn(spec, std::move(on_exit));
   if (!pid) return pid.error();
+  if (plan) {
+    const std::string* spec_json = &plan->spec_json;
+    if (plan->cgroup) {
+      if (auto s = plan->cgroup->join(*pid); !s) {
+        spdlog::warn("plugin {}: joining its cgroup from the supervisor failed ({}); the runner "
+                     "will try and report it",
+                     plugin.id, s.error().message);
+        spec_json = &plan->spec_json_runner_joins;
+      }
+    }
+    // A failed write means the runner is already gone; its exit says why.
+    if (auto s = write_all(spec_pipe.child.get(), *spec_json); !s) {
+      spdlog::warn("plugin {}: {}", plugin.id, s.error().message);
+    }
+    spec_pipe.child.reset();  // EOF after the spec
+  }
 
   auto proc = std::make_shared<PluginProcess>(Key{});
   proc->pid_ = *pid;

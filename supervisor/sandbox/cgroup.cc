@@ -119,6 +119,13 @@ std::vector<std::string> PluginCgroup::procs_files() const {
   return out;
 }
 
+Status PluginCgroup::join(pid_t pid) const {
+  for (const auto& d : dirs_) {
+    if (auto s = write_file(d.path + "/cgroup.procs", std::to_string(pid)); !s) return s;
+  }
+  return {};
+}
+
 CgroupCounters PluginCgroup::counters() const {
   CgroupCounters c;
   for (const auto& d : dirs_) {

@@ -30,8 +30,10 @@ class PluginCgroup {
   PluginCgroup(const PluginCgroup&) = delete;
   PluginCgroup& operator=(const PluginCgroup&) = delete;
 
-  // The cgroup.procs files the runner writes its pid to.
+  // The cgroup.procs files a process joins through.
   std::vector<std::string> procs_files() const;
+  // Moves `pid` (the runner, before it starts the plugin) into every controller's cgroup.
+  Status join(pid_t pid) const;
   CgroupCounters counters() const;
   // SIGKILLs every process still in the cgroup (descendants that left the process group too).
   void kill_all() const;

@@ -59,7 +59,9 @@ Result<SandboxPlan> plan_sandbox(const SandboxContext& ctx, const config::Plugin
     plan.counters_at_start = plan.cgroup->counters();
     procs = plan.cgroup->procs_files();
   }
-  plan.spec_json = build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, procs, env}).dump();
+  plan.spec_json = build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, {}, env}).dump();
+  plan.spec_json_runner_joins =
+      build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, procs, env}).dump();
   return plan;
 }
 

@@ -20,7 +20,13 @@ struct SandboxContext {
 
 // One incarnation's sandbox: the runner's spec and the cgroup it joins.
 struct SandboxPlan {
+  // The supervisor moves the runner into the cgroup itself, right after spawning it and before
+  // sending this spec, so the kernel's wait on a cgroup-v1 attach (an RCU grace period) overlaps
+  // the runner's own start-up instead of delaying the plugin.
   std::string spec_json;
+  // The same spec with the cgroup join left to the runner: sent if the supervisor's join fails,
+  // so the failure comes back as the runner's usual "cgroup_join" step with its errno.
+  std::string spec_json_runner_joins;
   std::unique_ptr<PluginCgroup> cgroup;
   CgroupCounters counters_at_start;
 };
