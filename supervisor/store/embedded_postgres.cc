@@ -320,6 +320,10 @@ Status EmbeddedPostgres::bring_up() {
 
 Status EmbeddedPostgres::stop() {
   if (!running_) return ok_status();
+  // One attempt only: the destructor must not try again, because by then the supervisor's
+  // loop (which reaps the command runner's children) may be gone and a second pg_ctl would be
+  // waited for forever. A cluster we failed to stop is adopted at the next start.
+  running_ = false;
   auto rc =
       run_tool("pg_ctl", {"stop", "-D", data_dir_, "-m", "fast", "-w", "-t", kStartTimeoutSeconds},
                log_path_);
@@ -331,7 +335,6 @@ Status EmbeddedPostgres::stop() {
       return with_log_tail("pg_ctl stop failed (exit " + std::to_string(*rc) + ")");
     }
   }
-  running_ = false;
   spdlog::info("embedded postgres: stopped {}", data_dir_);
   return ok_status();
 }

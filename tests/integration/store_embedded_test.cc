@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -144,6 +145,47 @@ TEST_CASE("every child process goes through the CommandRunner") {
   if (geteuid() == 0) CHECK(commands.front().find("runuser -u ") != std::string::npos);
   // Absolute: a runner may spawn without a PATH search.
   for (const auto& c : commands) CHECK(c.starts_with("/"));
+}
+
+TEST_CASE("a stop that fails is not retried when the EmbeddedPostgres is destroyed") {
+  // plugvisord stops the cluster through its reaper, then stops the reaper's loop; a retry from
+  // the destructor would wait for a child nobody reaps (seen: a hang at shutdown after the
+  // cluster's data dir had been removed under it).
+  TempDir dir(0711);
+  std::mutex mu;
+  int stops = 0;
+  bool refuse_stop = false;
+  EmbeddedPostgresOptions options;
+  options.data_dir = dir.path + "/data";
+  options.fast_unsafe = true;
+  options.run = [&](const std::vector<std::string>& argv) -> plugvisor::Result<int> {
+    const bool is_stop = std::any_of(argv.begin(), argv.end(), [](const std::string& a) { return a == "stop"; });
+    {
+      std::lock_guard lock(mu);
+      if (is_stop) ++stops;
+      if (is_stop && refuse_stop) return plugvisor::Error{"pg_ctl stop: refused by the test"};
+    }
+    return plugvisor::store::direct_command_runner()(argv);
+  };
+  auto pg = EmbeddedPostgres::start(options);
+  REQUIRE(pg.ok());
+  const std::string data_dir = options.data_dir;
+  {
+    std::lock_guard lock(mu);
+    refuse_stop = true;
+  }
+  CHECK_FALSE((*pg)->stop().ok());
+  pg->reset();  // the destructor: no second attempt
+  {
+    std::lock_guard lock(mu);
+    CHECK(stops == 1);
+  }
+  // Stop the cluster the test left running, without the refusing runner.
+  EmbeddedPostgresOptions cleanup = options;
+  cleanup.run = plugvisor::store::direct_command_runner();
+  auto adopted = EmbeddedPostgres::start(cleanup);
+  REQUIRE(adopted.ok());
+  CHECK((*adopted)->stop().ok());
 }
 
 TEST_CASE("embedded postgres explains what is wrong") {
