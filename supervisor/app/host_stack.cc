@@ -2,10 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-
 namespace plugvisor::app {
 
 namespace {
@@ -13,24 +9,10 @@ namespace {
 constexpr std::chrono::seconds kSweepEvery{60};
 
 Result<std::string> load_api_key(const config::AiUpstreamConfig& ai) {
-  if (!ai.api_key_env.empty()) {
-    const char* v = std::getenv(ai.api_key_env.c_str());
-    if (v == nullptr || *v == '\0') {
-      return Error{"ai.api_key_env: environment variable " + ai.api_key_env + " is unset or empty"};
-    }
-    return std::string(v);
+  if (ai.api_key_env.empty() && ai.api_key_file.empty()) {
+    return std::string();  // an upstream without a key (a local model server)
   }
-  if (!ai.api_key_file.empty()) {
-    std::ifstream in(ai.api_key_file, std::ios::binary);
-    if (!in) return Error::errno_error("ai.api_key_file: cannot read " + ai.api_key_file, errno);
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::string key = text.str();
-    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
-    if (key.empty()) return Error{"ai.api_key_file: " + ai.api_key_file + " is empty"};
-    return key;
-  }
-  return std::string();  // an upstream without a key (a local model server)
+  return host::read_secret("ai.api_key", config::SecretSource{ai.api_key_env, ai.api_key_file});
 }
 
 }  // namespace

@@ -55,23 +55,25 @@ bool valid_name(std::string_view s) {
 
 }  // namespace
 
+Result<std::string> read_secret(const std::string& name, const config::SecretSource& source) {
+  if (!source.env.empty()) {
+    const char* v = std::getenv(source.env.c_str());
+    if (v == nullptr || *v == '\0') {
+      return Error{"secret " + name + ": environment variable " + source.env +
+                   (v == nullptr ? " is not set" : " is empty")};
+    }
+    return std::string(v);
+  }
+  if (!source.file.empty()) return read_secret_file(name, source.file);
+  return Error{"secret " + name + ": has neither env nor file"};
+}
+
 Result<SecretVault> SecretVault::load(const std::map<std::string, config::SecretSource>& sources) {
   SecretVault vault;
   for (const auto& [name, source] : sources) {
-    if (!source.env.empty()) {
-      const char* v = std::getenv(source.env.c_str());
-      if (v == nullptr || *v == '\0') {
-        return Error{"secret " + name + ": environment variable " + source.env +
-                     (v == nullptr ? " is not set" : " is empty")};
-      }
-      vault.values_[name] = v;
-    } else if (!source.file.empty()) {
-      auto v = read_secret_file(name, source.file);
-      if (!v) return v.error();
-      vault.values_[name] = std::move(*v);
-    } else {
-      return Error{"secret " + name + ": has neither env nor file"};
-    }
+    auto v = read_secret(name, source);
+    if (!v) return v.error();
+    vault.values_[name] = std::move(*v);
   }
   return vault;
 }

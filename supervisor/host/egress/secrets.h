@@ -12,6 +12,10 @@
 
 namespace plugvisor::host {
 
+// One secret's value from plugvisord's environment or a file (trailing newline stripped); an
+// unset or empty variable, or an unreadable, empty or oversized file, is an error naming both.
+Result<std::string> read_secret(const std::string& name, const config::SecretSource& source);
+
 class SecretVault {
  public:
   SecretVault() = default;
