@@ -1,6 +1,6 @@
-// PluginRuntime as the operator and the shutdown see it: the stop ladder (Shutdown RPC ->
-// SIGTERM -> SIGKILL) and enable, disable and restart. The lifecycle state machine itself is in
-// plugin_runtime.cc, invocations in plugin_invoke.cc.
+// PluginRuntime as the operator and the shutdown see it: its status snapshot, the stop ladder
+// (Shutdown RPC -> SIGTERM -> SIGKILL) and enable, disable and restart. The lifecycle state
+// machine itself is in plugin_runtime.cc, invocations in plugin_invoke.cc.
 #include <signal.h>
 
 #include <boost/asio/post.hpp>
@@ -104,6 +104,35 @@ Status PluginRuntime::restart() {
     if (self->enabled_) self->launch();
   });
   return {};
+}
+
+
+PluginSnapshot PluginRuntime::snapshot() const {
+  std::lock_guard lock(mu_);
+  PluginSnapshot s;
+  s.id = config_.id;
+  s.version = version_;
+  s.state = state_;
+  s.pid = process_ ? process_->pid() : 0;
+  if (process_ && (state_ == State::ready || state_ == State::circuit_open)) {
+    s.uptime_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::instance().now() - ready_since_).count();
+  }
+  s.restarts = restarts_;
+  s.circuit = breaker_.state();
+  s.calls = calls_;
+  s.failures = failures_;
+  s.p50_us = latency_.quantile(0.50);
+  s.p99_us = latency_.quantile(0.99);
+  s.enabled = enabled_;
+  s.disabled_reason = disabled_reason_;
+  s.last_error = last_error_;
+  s.executable = config_.executable;
+  s.hooks = bindings_;
+  s.sandbox = env_.launch.sandbox == nullptr
+                  ? "off"
+                  : sandbox::sandbox_summary(*env_.launch.sandbox, config_);
+  return s;
 }
 
 }  // namespace plugvisor::process

@@ -1,5 +1,5 @@
-// PluginRuntime as the dispatcher sees it: one invocation over plugin.v1, the guards' view of
-// its outcome, and the follow-up on a timed-out call.
+// PluginRuntime as the dispatcher sees it: its handlers in the registry, one invocation over
+// plugin.v1, the guards' view of its outcome, and the follow-up on a timed-out call.
 #include <signal.h>
 
 #include <boost/asio/post.hpp>
@@ -34,6 +34,7 @@ bool refused_before_call(ErrorCode code) {
 
 InvokeOutcome PluginRuntime::invoke(const dispatch::Invocation& inv) {
   std::shared_ptr<PluginProcess> proc;
+  std::string version;
   {
     std::lock_guard lock(mu_);
     if (!enabled_) {
@@ -54,12 +55,13 @@ InvokeOutcome PluginRuntime::invoke(const dispatch::Invocation& inv) {
                          " consecutive failures");
     }
     proc = process_;
+    version = version_;  // here, not by plugin_version(): one lock per call is enough
     ++calls_;
   }
   // Host calls the plugin makes for this invocation must show this ticket's token; it dies
   // with the call, so a token kept by the plugin is worthless afterwards.
   auto ticket = env_.launch.host.invocations().issue(host::CallScope{
-      config_.id, plugin_version(), inv.hook, inv.context.invocation_id, inv.context.dispatch_id,
+      config_.id, std::move(version), inv.hook, inv.context.invocation_id, inv.context.dispatch_id,
       inv.context.tenant_id, inv.context.work_item_id, inv.context.run_id,
       std::chrono::steady_clock::now() + inv.timeout});
 
@@ -194,6 +196,30 @@ void PluginRuntime::kill_busy(const std::shared_ptr<PluginProcess>& proc, const 
   killed_on_purpose_ = true;
   count_failure("killed after a timeout: " + why);
   proc->signal(SIGKILL);
+}
+
+std::vector<dispatch::Handler> PluginRuntime::handlers_from_config() {
+  std::vector<dispatch::Handler> out;
+  for (const auto& h : config_.hooks) {
+    out.push_back(dispatch::Handler{config_.id, h.hook, h.priority.value_or(0),
+                                    h.fail_policy.value_or(dispatch::FailPolicy::open),
+                                    h.timeout.value_or(std::chrono::milliseconds(0)), 0, shared_from_this()});
+  }
+  return out;
+}
+
+void PluginRuntime::register_handlers(std::vector<dispatch::Handler> handlers) {
+  std::vector<HookBindingView> views;
+  for (const auto& h : handlers) {
+    const auto* spec = env_.catalog.find(h.hook);
+    auto timeout = h.timeout.count() > 0 ? h.timeout : spec->default_timeout;
+    views.push_back({h.hook, h.priority, h.fail_policy, timeout});
+  }
+  {
+    std::lock_guard lock(mu_);
+    bindings_ = std::move(views);
+  }
+  env_.registry.set_plugin_handlers(config_.id, std::move(handlers));
 }
 
 }  // namespace plugvisor::process

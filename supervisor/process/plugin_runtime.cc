@@ -73,29 +73,6 @@ void PluginRuntime::record_event(const std::string& kind, nlohmann::json detail)
   env_.events.emit(config_.id, kind, "", std::move(detail));
 }
 
-std::vector<dispatch::Handler> PluginRuntime::handlers_from_config() {
-  std::vector<dispatch::Handler> out;
-  for (const auto& h : config_.hooks) {
-    out.push_back(dispatch::Handler{config_.id, h.hook, h.priority.value_or(0),
-                                    h.fail_policy.value_or(dispatch::FailPolicy::open),
-                                    h.timeout.value_or(milliseconds(0)), 0, shared_from_this()});
-  }
-  return out;
-}
-
-void PluginRuntime::register_handlers(std::vector<dispatch::Handler> handlers) {
-  std::vector<HookBindingView> views;
-  for (const auto& h : handlers) {
-    const auto* spec = env_.catalog.find(h.hook);
-    auto timeout = h.timeout.count() > 0 ? h.timeout : spec->default_timeout;
-    views.push_back({h.hook, h.priority, h.fail_policy, timeout});
-  }
-  {
-    std::lock_guard lock(mu_);
-    bindings_ = std::move(views);
-  }
-  env_.registry.set_plugin_handlers(config_.id, std::move(handlers));
-}
 
 void PluginRuntime::start() {
   // Hooks the operator listed are bound before the first handshake, so a fail_closed guard
@@ -401,32 +378,5 @@ void PluginRuntime::fail_permanently(const std::string& reason) {
 }
 
 
-PluginSnapshot PluginRuntime::snapshot() const {
-  std::lock_guard lock(mu_);
-  PluginSnapshot s;
-  s.id = config_.id;
-  s.version = version_;
-  s.state = state_;
-  s.pid = process_ ? process_->pid() : 0;
-  if (process_ && (state_ == State::ready || state_ == State::circuit_open)) {
-    s.uptime_ms =
-        std::chrono::duration_cast<milliseconds>(clock().now() - ready_since_).count();
-  }
-  s.restarts = restarts_;
-  s.circuit = breaker_.state();
-  s.calls = calls_;
-  s.failures = failures_;
-  s.p50_us = latency_.quantile(0.50);
-  s.p99_us = latency_.quantile(0.99);
-  s.enabled = enabled_;
-  s.disabled_reason = disabled_reason_;
-  s.last_error = last_error_;
-  s.executable = config_.executable;
-  s.hooks = bindings_;
-  s.sandbox = env_.launch.sandbox == nullptr
-                  ? "off"
-                  : sandbox::sandbox_summary(*env_.launch.sandbox, config_);
-  return s;
-}
 
 }  // namespace plugvisor::process
