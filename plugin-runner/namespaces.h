@@ -17,8 +17,9 @@ int clone_flags(const Namespaces& ns);
 // continues in this (single-threaded) program. Returns 0 in the child, the child's pid here.
 pid_t clone_process(int flags);
 
-// Step "netns": joins the network namespace at `path` (a bind mount of /proc/PID/ns/net), so
-// that the clone need not create one. Only ever an empty one plugvisord prepared.
+// Step "netns": joins the network namespace at `path` (an inherited fd as /proc/self/fd/N, or
+// a bind mount of /proc/PID/ns/net), so that the clone need not create one. Only ever an empty
+// one plugvisord prepared.
 void join_netns(const std::string& path);
 
 // `plugvisor-runner --make-netns PATH`: creates an empty network namespace (only a loopback

@@ -133,6 +133,10 @@ void run_sandboxed(const SandboxArgs& args) {
   }
   // Own session and process group: plugvisord signals -pid to reach us.
   if (::setsid() < 0) fail("setsid", errno);
+  // A shared network namespace may be one of our inherited fds (/proc/self/fd/N), so it is
+  // joined before they are closed; the clone below inherits it.
+  const bool join_net = spec.ns.net && !spec.netns.empty();
+  if (join_net) join_netns(spec.netns);
   close_stray_fds(args.status_fd);
 
   // 2. Cgroups, before clone: the init and plugin are born inside them, and the cgroup
@@ -153,10 +157,7 @@ void run_sandboxed(const SandboxArgs& args) {
   // the init keeps them blocked for its signalfd.
   ::sigprocmask(SIG_BLOCK, &forwarded, &previous);
   int flags = clone_flags(spec.ns);
-  if (spec.ns.net && !spec.netns.empty()) {
-    join_netns(spec.netns);  // the clone inherits it
-    flags &= ~CLONE_NEWNET;
-  }
+  if (join_net) flags &= ~CLONE_NEWNET;
   std::fflush(nullptr);
   const pid_t init = clone_process(flags);
   if (init < 0) fail("clone", errno);

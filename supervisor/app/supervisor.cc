@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -11,10 +12,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <future>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "api/admin_service.h"
@@ -27,6 +27,7 @@
 #include "host/host_server.h"
 #include "process/plugin_manager.h"
 #include "process/reaper.h"
+#include "sandbox/netns.h"
 #include "sandbox/plan.h"
 #include "store/receipt_writer.h"
 #include "store/state_store.h"
@@ -40,10 +41,10 @@ std::string default_runner_path() {
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return "plugvisor-runner";
   // Next to plugvisord in a build tree, or in libexec/plugvisor when installed.
-  for (auto candidate : {self.parent_path().parent_path() / "plugin-runner" / "plugvisor-runner",
-                         self.parent_path() / "plugvisor-runner",
-                         self.parent_path().parent_path() / "libexec" / "plugvisor" /
-                             "plugvisor-runner"}) {
+  for (auto candidate :
+       {self.parent_path().parent_path() / "plugin-runner" / "plugvisor-runner",
+        self.parent_path() / "plugvisor-runner",
+        self.parent_path().parent_path() / "libexec" / "plugvisor" / "plugvisor-runner"}) {
     if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
   }
   return "plugvisor-runner";
@@ -148,12 +149,27 @@ int run_supervisor(config::SupervisorConfig config) {
   sandbox::SandboxContext sandbox_ctx{config.sandbox, probe_sandbox(reaper, config.runner_path),
                                       *state_dir};
   spdlog::info("sandbox mechanisms:\n{}", sandbox_ctx.mechanisms.table());
+  UniqueFd shared_netns;  // outlives every plugin: declared before the manager
+  if (config.sandbox.shared_netns && sandbox::can_share_netns(sandbox_ctx.mechanisms)) {
+    if (auto ns = sandbox::make_empty_netns()) {
+      shared_netns = std::move(*ns);
+      sandbox_ctx.shared_netns_fd = shared_netns.get();
+      spdlog::info(
+          "sandbox: plugins share one empty network namespace (abstract unix sockets "
+          "scoped per plugin by Landlock ABI {})",
+          sandbox_ctx.mechanisms.landlock_abi);
+    } else {
+      spdlog::warn("sandbox: no shared network namespace ({}); each plugin gets its own",
+                   ns.error().message);
+    }
+  }
   sandbox::remove_stale_cgroups(sandbox_ctx.mechanisms, config.sandbox.cgroup_name);
   for (const auto& p : config.plugins) {
     if (!sandbox::sandbox_enforced(sandbox_ctx, p)) {
-      spdlog::warn("plugin {} runs WITHOUT a sandbox (sandbox: off): it has the supervisor's "
-                   "uid, filesystem and network. Do this only for plugins you wrote yourself.",
-                   p.id);
+      spdlog::warn(
+          "plugin {} runs WITHOUT a sandbox (sandbox: off): it has the supervisor's "
+          "uid, filesystem and network. Do this only for plugins you wrote yourself.",
+          p.id);
     }
   }
 
@@ -195,13 +211,17 @@ int run_supervisor(config::SupervisorConfig config) {
   // Lifecycle RPCs (Describe, Shutdown, InFlight) are synchronous calls made here, never on the
   // loop; see api/health_service.h for why plugvisord avoids gRPC's callback API.
   boost::asio::thread_pool lifecycle_calls(2);
-  process::RuntimeEnv env{
-      process::LaunchEnv{loop.io(), reaper, host_server, config.runner_path,
-                         static_cast<size_t>(max_message), &sandbox_ctx},
-      events, state_store, registry, config.catalog, nullptr, kVersion,
-      [&lifecycle_calls](std::function<void()> call) {
-        boost::asio::post(lifecycle_calls, std::move(call));
-      }};
+  process::RuntimeEnv env{process::LaunchEnv{loop.io(), reaper, host_server, config.runner_path,
+                                             static_cast<size_t>(max_message), &sandbox_ctx},
+                          events,
+                          state_store,
+                          registry,
+                          config.catalog,
+                          nullptr,
+                          kVersion,
+                          [&lifecycle_calls](std::function<void()> call) {
+                            boost::asio::post(lifecycle_calls, std::move(call));
+                          }};
   process::PluginManager plugins(env, config.plugins, *persisted);
   {
     host::HostServices services = (*host_stack)->services(config.plugins);
@@ -214,10 +234,9 @@ int run_supervisor(config::SupervisorConfig config) {
     host_server.configure(std::move(services));
   }
   api::HooksService hooks_service(dispatcher);
-  api::AdminService admin_service(api::AdminDeps{loop.io(), plugins, state_store, receipts, events,
-                                                 kVersion, db->description, started_at,
-                                                 shutting_down, sandbox_ctx, &host_server,
-                                                 (*host_stack)->usage()});
+  api::AdminService admin_service(
+      api::AdminDeps{loop.io(), plugins, state_store, receipts, events, kVersion, db->description,
+                     started_at, shutting_down, sandbox_ctx, &host_server, (*host_stack)->usage()});
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
@@ -239,9 +258,12 @@ int run_supervisor(config::SupervisorConfig config) {
   for (const auto& p : config.plugins) health.set_serving(health_name(p.id), false);
   health.set_serving("", true);
 
-  events.emit("", "supervisor_started",
-              "", {{"version", kVersion}, {"pid", getpid()}, {"listen", config.listen},
-                   {"database", db->description}, {"plugins", config.plugins.size()}});
+  events.emit("", "supervisor_started", "",
+              {{"version", kVersion},
+               {"pid", getpid()},
+               {"listen", config.listen},
+               {"database", db->description},
+               {"plugins", config.plugins.size()}});
   loop.run_sync([&] { plugins.start_all(); });
   spdlog::info("plugvisord {} ready on {} with {} plugin(s)", kVersion, config.listen,
                config.plugins.size());
@@ -270,7 +292,8 @@ int run_supervisor(config::SupervisorConfig config) {
   signals.cancel();
   if (db->embedded) {
     // pg_ctl goes through the reaper, so the loop must still be running here.
-    if (auto s = db->embedded->stop(); !s) spdlog::error("stopping the embedded database: {}", s.error().message);
+    if (auto s = db->embedded->stop(); !s)
+      spdlog::error("stopping the embedded database: {}", s.error().message);
   }
   loop.stop();
   spdlog::info("plugvisord stopped");

@@ -118,6 +118,9 @@ struct SandboxConfig {
   std::vector<std::string> require = all_sandbox_mechanisms();
   uint32_t uid_base = 200000;  // plugin N (0-based, config order) runs as host uid uid_base + N
   std::string cgroup_name = "plugvisor";
+  // One empty network namespace for all plugins where Landlock scopes abstract unix sockets
+  // (sandbox/netns.h); false: a new one per plugin incarnation.
+  bool shared_netns = true;
 };
 
 struct PluginConfig {

@@ -6,7 +6,7 @@
 namespace plugvisor::config::detail {
 
 void Parser::read_sandbox(const Entry& at, SandboxConfig& s) {
-  auto f = r_.map(at, {"mode", "require", "uid_base", "cgroup_name"});
+  auto f = r_.map(at, {"mode", "require", "uid_base", "cgroup_name", "shared_netns"});
   if (!f) return;
   if (const Entry* e = f->get("mode")) {
     if (auto v = r_.str(*e)) {
@@ -31,6 +31,9 @@ void Parser::read_sandbox(const Entry& at, SandboxConfig& s) {
       }
       s.require = std::move(*v);
     }
+  }
+  if (const Entry* e = f->get("shared_netns")) {
+    if (auto v = r_.boolean(*e)) s.shared_netns = *v;
   }
   // Host uids below 1000 belong to the system; plugins get their own range.
   set_int(*f, "uid_base", s.uid_base, 1000, 4'000'000'000LL);

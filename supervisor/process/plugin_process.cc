@@ -128,6 +128,7 @@ Result<std::shared_ptr<PluginProcess>> PluginProcess::spawn(const LaunchEnv& env
     spec_pipe.parent = std::move(*read_end);
     spec.fds[kSpecFd] = spec_pipe.parent.get();
     spec.fds[kStatusFd] = status_pipe.child.get();
+    if (plan->netns_fd >= 0) spec.fds[sandbox::kRunnerNetnsFd] = plan->netns_fd;
     spec.argv.insert(spec.argv.end(), {"--spec-fd", std::to_string(kSpecFd), "--status-fd",
                                        std::to_string(kStatusFd)});
   } else {

@@ -1,6 +1,7 @@
 #include "sandbox/cgroup.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <spdlog/spdlog.h>
 #include <sstream>
 
 namespace plugvisor::sandbox {

@@ -86,8 +86,8 @@ Result<Mechanisms> parse_probe(const std::string& json_text) {
   bool root = j.value("root", false);
   m.available["cgroups"] = root && m.memory.version != 0 && m.pids.version != 0;
   m.detail["cgroups"] = "memory v" + std::to_string(m.memory.version) + ", pids v" +
-                        std::to_string(m.pids.version) + ", cpu v" +
-                        std::to_string(m.cpu.version) + (root ? "" : ", not root");
+                        std::to_string(m.pids.version) + ", cpu v" + std::to_string(m.cpu.version) +
+                        (root ? "" : ", not root");
   return m;
 }
 

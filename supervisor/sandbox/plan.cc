@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "sandbox/netns.h"
 #include "sandbox/spec.h"
 
 namespace plugvisor::sandbox {
@@ -59,9 +60,15 @@ Result<SandboxPlan> plan_sandbox(const SandboxContext& ctx, const config::Plugin
     plan.counters_at_start = plan.cgroup->counters();
     procs = plan.cgroup->procs_files();
   }
-  plan.spec_json = build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, {}, env}).dump();
+  std::string netns;
+  if (ctx.shared_netns_fd >= 0 && can_share_netns(ctx.mechanisms)) {
+    plan.netns_fd = ctx.shared_netns_fd;
+    netns = "/proc/self/fd/" + std::to_string(kRunnerNetnsFd);
+  }
+  plan.spec_json =
+      build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, {}, env, netns}).dump();
   plan.spec_json_runner_joins =
-      build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, procs, env}).dump();
+      build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, procs, env, netns}).dump();
   return plan;
 }
 

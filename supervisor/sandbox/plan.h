@@ -16,7 +16,14 @@ struct SandboxContext {
   config::SandboxConfig config;
   Mechanisms mechanisms;
   std::string state_dir;
+  // The empty network namespace plugins share (netns.h), owned by the caller; -1: each plugin
+  // gets its own.
+  int shared_netns_fd = -1;
 };
+
+// Where the runner finds the shared network namespace: plugvisord passes it on this fd and the
+// spec names it as /proc/self/fd/<this>.
+constexpr int kRunnerNetnsFd = 7;
 
 // One incarnation's sandbox: the runner's spec and the cgroup it joins.
 struct SandboxPlan {
@@ -28,6 +35,8 @@ struct SandboxPlan {
   // so the failure comes back as the runner's usual "cgroup_join" step with its errno.
   std::string spec_json_runner_joins;
   std::unique_ptr<PluginCgroup> cgroup;
+  // To pass to the runner on kRunnerNetnsFd; -1: none (it creates its own namespace).
+  int netns_fd = -1;
   CgroupCounters counters_at_start;
 };
 

@@ -40,8 +40,11 @@ json build_spec(const SpecInputs& in) {
   binds.push_back({{"host", in.data_dir}, {"inside", "/data"}, {"rw", true}});
   // Libraries (read-only); /usr holds no secrets. The dynamic loader's cache lives in /etc.
   binds.push_back({{"host", "/usr"}, {"inside", "/usr"}, {"rw", false}});
-  for (const char* top : {"lib", "lib64", "lib32", "bin", "sbin"}) add_top_level(binds, symlinks, top);
-  binds.push_back({{"host", "/etc/ld.so.cache"}, {"inside", "/etc/ld.so.cache"}, {"rw", false},
+  for (const char* top : {"lib", "lib64", "lib32", "bin", "sbin"})
+    add_top_level(binds, symlinks, top);
+  binds.push_back({{"host", "/etc/ld.so.cache"},
+                   {"inside", "/etc/ld.so.cache"},
+                   {"rw", false},
                    {"optional", true}});
 
   json ro = {"/usr", "/etc", "/plugin", "/proc", "/dev"};
@@ -64,7 +67,7 @@ json build_spec(const SpecInputs& in) {
   for (const auto& a : p.args) argv.push_back(a);
 
   const auto& r = p.permissions.resources;
-  return json{
+  json spec{
       {"plugin_id", p.id},
       {"host_uid", in.host_uid},
       {"host_gid", in.host_uid},
@@ -105,6 +108,8 @@ json build_spec(const SpecInputs& in) {
         {"cgroups", !in.cgroup_procs.empty()},
         {"rlimits", true}}},
   };
+  if (!in.netns.empty()) spec["netns"] = in.netns;
+  return spec;
 }
 
 }  // namespace plugvisor::sandbox

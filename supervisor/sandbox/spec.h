@@ -1,9 +1,8 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "config/config.h"
 #include "sandbox/mechanisms.h"
@@ -17,6 +16,7 @@ struct SpecInputs {
   std::string data_dir;  // host path, created and owned by host_uid
   std::vector<std::string> cgroup_procs;
   std::vector<std::string> env;  // NAME=value, already scrubbed
+  std::string netns;             // a network namespace to join instead of a new one; "": none
 };
 
 // The runner's spec (plugin-runner/SPEC.md) for one plugin incarnation.

@@ -4,6 +4,7 @@
 // escaped=false, or the sandbox kills it for the right reason (attempt_table.cc says which and
 // by what mechanism). Afterwards nothing may have changed on the host side, and the supervisor
 // and the neighbour must still serve. See README.md.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -184,4 +185,42 @@ TEST_CASE("a thread bomb stops at the pids limit", "[sandbox]") {
   auto row = run_blocked(session, "thread_bomb");
   session.check_still_serving();
   report("thread bomb", {row});
+}
+
+TEST_CASE("a plugin cannot connect to another plugin's abstract unix socket", "[sandbox]") {
+  HostBait bait;
+  SandboxOptions options;
+  options.peer = true;
+  ProbeSession session(bait, options, database());
+  const std::string name = "plugvisor-peer-" + std::to_string(::getpid());
+  REQUIRE(session.peer_listen(name).value("listening", "") == name);
+
+  // Where Landlock scopes abstract sockets, plugins share one empty network namespace
+  // (supervisor/sandbox/netns.h): the name is then visible to the probe, and only Landlock's
+  // scope stands between them. Elsewhere each has its own namespace and the name is not there.
+  auto ns_of = [](pid_t pid) {
+    struct stat st {};
+    return ::stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &st) == 0 ? st.st_ino : 0;
+  };
+  const auto probe_ns = ns_of(session.plugin_pid("probe"));
+  const auto peer_ns = ns_of(session.plugin_pid("peer"));
+  REQUIRE(probe_ns != 0);
+  CHECK(probe_ns != host_ns_inode("net"));
+  const bool shared = probe_ns == peer_ns;
+  INFO("probe netns " << probe_ns << ", peer netns " << peer_ns);
+
+  Invocation inv =
+      session.invoke("abstract_unix_connect", Json::object(), {{"abstract_socket", name}});
+  REQUIRE(inv.answered);
+  INFO("outcome: " << inv.result.dump());
+  CHECK_FALSE(inv.result.value("escaped", true));
+  const std::string detail = inv.result.value("detail", "");
+  if (shared) {
+    // Same namespace, the name exists: the refusal is Landlock's (EPERM), not ECONNREFUSED.
+    CHECK_THAT(detail, Catch::Contains("EPERM"));
+  }
+  session.check_still_serving();
+  report("cross-plugin abstract socket (" + std::string(shared ? "shared" : "separate") +
+             " network namespace)",
+         {{inv, judge(inv, *find_expectation("abstract_unix_connect"))}});
 }

@@ -19,11 +19,13 @@ TEST_CASE("sandbox defaults: enforce, every mechanism required") {
   CHECK(cfg->sandbox.mode == SandboxMode::enforce);
   CHECK(cfg->sandbox.require == all_sandbox_mechanisms());
   CHECK(cfg->sandbox.uid_base == 200000);
+  CHECK(cfg->sandbox.shared_netns);
 }
 
 TEST_CASE("sandbox section and permissions parse, plugin_defaults layer under each plugin") {
   auto cfg = parse(R"(
-sandbox: {mode: enforce, require: [user_ns, seccomp], uid_base: 300000, cgroup_name: pv-test}
+sandbox: {mode: enforce, require: [user_ns, seccomp], uid_base: 300000, cgroup_name: pv-test,
+          shared_netns: false}
 secrets: {GITHUB_TOKEN: {env: GITHUB_TOKEN}}
 plugin_defaults:
   permissions: {resources: {memory_mb: 64, pids: 16}}
@@ -44,6 +46,7 @@ plugins:
   CHECK(cfg->sandbox.require == std::vector<std::string>{"user_ns", "seccomp"});
   CHECK(cfg->sandbox.uid_base == 300000);
   CHECK(cfg->sandbox.cgroup_name == "pv-test");
+  CHECK_FALSE(cfg->sandbox.shared_netns);
   const auto& p = cfg->plugins[0];
   REQUIRE(p.sandbox.has_value());
   CHECK(*p.sandbox == SandboxMode::off);
@@ -71,6 +74,7 @@ TEST_CASE("bad sandbox and permission values name the key and the problem") {
   };
   CHECK_THAT(bad("sandbox: {mode: sometimes}\n"),
              Catch::Contains("sandbox.mode") && Catch::Contains("enforce or off"));
+  CHECK_THAT(bad("sandbox: {shared_netns: sometimes}\n"), Catch::Contains("sandbox.shared_netns"));
   CHECK_THAT(bad("sandbox: {require: [seccomp, magic]}\n"),
              Catch::Contains("unknown mechanism 'magic'"));
   CHECK_THAT(bad("plugins: [{id: p, executable: /x, permissions: {filesystem: [{path: rel}]}}]\n"),

@@ -74,6 +74,10 @@ struct Attempt {
 const std::vector<Attempt>& all_attempts();
 const Attempt* find_attempt(const std::string& name);
 
+// Not an attempt: the peer probe's half of a cross-plugin one. Binds the abstract unix socket
+// @data.name, listens and keeps it for the rest of the process's life.
+Outcome listen_abstract(const Input& in);
+
 void add_fs_attempts(std::vector<Attempt>& out);
 void add_net_attempts(std::vector<Attempt>& out);
 void add_process_attempts(std::vector<Attempt>& out);

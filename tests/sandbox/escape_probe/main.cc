@@ -110,5 +110,14 @@ int main(int argc, char** argv) {
     if (result.contains("error")) return sdk::Result::fail(result["error"].get<std::string>());
     return sdk::Result::patch({{"metadata", result}});
   });
+  // As the peer of a cross-plugin attempt: the other end, inside its own sandbox.
+  plugin.on("tool.post_exec", [](sdk::Context&, const Json& data) {
+    if (data.value("attempt", "") != "listen_abstract") {
+      return sdk::Result::fail("tool.post_exec only serves listen_abstract");
+    }
+    const probe::Outcome o = probe::listen_abstract(probe::Input(data));
+    if (o.inconclusive) return sdk::Result::fail(o.detail);
+    return sdk::Result::patch({{"metadata", {{"listening", data.value("name", "")}}}});
+  });
   return plugin.run(argc, argv);
 }

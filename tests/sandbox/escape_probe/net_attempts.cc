@@ -204,9 +204,10 @@ Outcome host_network_visible(const Input& in) {
         }
       }
       seen |= listed;
-      detail += listed ? "/proc/net/tcp lists the test's listener on 127.0.0.1:" +
-                             std::to_string(port) + "; "
-                       : "/proc/net/tcp does not list 127.0.0.1:" + std::to_string(port) + "; ";
+      detail +=
+          listed ? "/proc/net/tcp lists the test's listener on 127.0.0.1:" + std::to_string(port) +
+                       "; "
+                 : "/proc/net/tcp does not list 127.0.0.1:" + std::to_string(port) + "; ";
     }
   }
   std::string dev;
@@ -230,16 +231,16 @@ Outcome host_network_visible(const Input& in) {
     addr.sun_family = AF_UNIX;
     if (name.size() + 1 <= sizeof addr.sun_path) {
       std::memcpy(addr.sun_path + 1, name.data(), name.size());
-      const auto len =
-          static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+      const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
       UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
       if (!fd) {
         detail += failed("socket(AF_UNIX)", errno) + "; ";
       } else if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
         const int err = errno;
         seen |= err == EADDRINUSE;
-        detail += err == EADDRINUSE ? "bind @" + name + ": EADDRINUSE (the test's socket is there); "
-                                    : failed("bind @" + name, err) + "; ";
+        detail += err == EADDRINUSE
+                      ? "bind @" + name + ": EADDRINUSE (the test's socket is there); "
+                      : failed("bind @" + name, err) + "; ";
       } else {
         detail += "bind @" + name + " worked (the name is free here); ";
       }
@@ -249,6 +250,26 @@ Outcome host_network_visible(const Input& in) {
 }
 
 }  // namespace
+
+Outcome listen_abstract(const Input& in) {
+  static std::vector<UniqueFd> kept;  // listening until the process ends
+  const std::string name = in.text("name");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (name.empty() || name.size() + 1 > sizeof addr.sun_path) {
+    return inconclusive("listen_abstract needs a short data.name");
+  }
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return inconclusive(failed("socket(AF_UNIX)", errno));
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::listen(fd.get(), 4) != 0) {
+    return inconclusive(failed("bind/listen @" + name, errno));
+  }
+  kept.push_back(std::move(fd));
+  return blocked("listening on @" + name);
+}
 
 void add_net_attempts(std::vector<Attempt>& out) {
   const std::string f = "net";

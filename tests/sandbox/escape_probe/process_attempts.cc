@@ -240,8 +240,8 @@ Outcome host_user_ns(const Input& in) {
   std::string map;
   const bool have_map = read_file("/proc/self/uid_map", map);
   while (!map.empty() && (map.back() == '\n' || map.back() == ' ')) map.pop_back();
-  std::string detail = "uid " + std::to_string(::getuid()) + ", uid_map \"" +
-                       (have_map ? map : "unreadable") + "\"";
+  std::string detail =
+      "uid " + std::to_string(::getuid()) + ", uid_map \"" + (have_map ? map : "unreadable") + "\"";
   if (mine != 0 && host != 0) {
     detail += mine == host ? "; in the host's user namespace (" + std::to_string(host) + ")"
                            : "; own user namespace " + std::to_string(mine) + ", host's " +

@@ -212,6 +212,12 @@ std::string sandbox_config(const HostBait& bait, const SandboxOptions& o) {
     << ", cpu_seconds: " << l.cpu_seconds << ", tmp_mb: " << l.tmp_mb
     << ", open_files: " << l.open_files << "}\n"
     << ts::fixture("neighbour", "echo", {{"message.enrich", ""}});
+  if (o.peer) {
+    y << "  - id: peer\n"
+      << "    executable: " << bait.probe_executable() << "\n"
+      << "    args: [--id, peer]\n"
+      << "    hooks: [{hook: tool.post_exec}]\n";
+  }
   return y.str();
 }
 
@@ -219,7 +225,9 @@ ProbeSession::ProbeSession(const HostBait& bait, SandboxOptions options,
                            const std::string& database_url)
     : bait_(bait), options_(std::move(options)), database_url_(database_url) {
   sup_ = ts::Supervisor::start(sandbox_config(bait_, options_), database_url);
-  for (const std::string& id : {options_.probe_id, std::string("neighbour")}) {
+  std::vector<std::string> ids = {options_.probe_id, "neighbour"};
+  if (options_.peer) ids.push_back("peer");
+  for (const std::string& id : ids) {
     // "failed" is permanent (e.g. a required mechanism is missing): say so at once.
     auto p = sup_->wait_for(
         id,
@@ -230,9 +238,9 @@ ProbeSession::ProbeSession(const HostBait& bait, SandboxOptions options,
   }
 }
 
-pid_t ProbeSession::neighbour_pid() {
+pid_t ProbeSession::plugin_pid(const std::string& id) {
   // Runner, then (sandboxed) its pid-namespace init, then the plugin: take the deepest.
-  pid_t pid = sup_->plugin("neighbour").pid();
+  pid_t pid = sup_->plugin(id).pid();
   for (std::vector<pid_t> kids; !(kids = children_of(pid)).empty();) pid = kids.front();
   return pid;
 }
@@ -246,7 +254,7 @@ long ProbeSession::supervisor_rss_kib() const {
   return -1;
 }
 
-Json ProbeSession::inputs(const std::string& attempt, const Json& caps) {
+Json ProbeSession::inputs(const std::string& attempt, const Json& caps, const Json& overrides) {
   const Limits& l = options_.limits;
   // How far an attempt goes when nothing stops it (see the probe's resource attempts).
   Json all_caps = {{"processes", 2000}, {"threads", 2000}, {"memory_mb", 4096},
@@ -254,26 +262,41 @@ Json ProbeSession::inputs(const std::string& attempt, const Json& caps) {
   all_caps.update(caps);
   Json sockets = Json::array({sup_->dir() + "/api.sock"});
   if (auto pg = postgres_socket(database_url_); !pg.empty()) sockets.push_back(pg);
-  return {{"tool", "escape-probe"},
-          {"attempt", attempt},
-          {"target_pids", {{"supervisor", sup_->pid()}, {"neighbour", neighbour_pid()}}},
-          {"probe_dir", bait_.probe_dir()},
-          {"ro_dir", bait_.ro_dir()},
-          {"scratch_dir", bait_.scratch_dir()},
-          {"tcp_port", bait_.tcp_port()},
-          {"udp_port", bait_.udp_port()},
-          {"abstract_socket", bait_.abstract_name()},
-          {"unix_sockets", sockets},
-          {"host_ns", {{"net", host_ns_inode("net")},
-                       {"cgroup", host_ns_inode("cgroup")},
-                       {"user", host_ns_inode("user")}}},
-          {"limits",
-           {{"memory_mb", l.memory_mb},
-            {"pids", l.pids},
-            {"cpu_seconds", l.cpu_seconds},
-            {"tmp_mb", l.tmp_mb},
-            {"open_files", l.open_files}}},
-          {"caps", all_caps}};
+  Json in = {{"tool", "escape-probe"},
+             {"attempt", attempt},
+             {"target_pids", {{"supervisor", sup_->pid()}, {"neighbour", neighbour_pid()}}},
+             {"probe_dir", bait_.probe_dir()},
+             {"ro_dir", bait_.ro_dir()},
+             {"scratch_dir", bait_.scratch_dir()},
+             {"tcp_port", bait_.tcp_port()},
+             {"udp_port", bait_.udp_port()},
+             {"abstract_socket", bait_.abstract_name()},
+             {"unix_sockets", sockets},
+             {"host_ns",
+              {{"net", host_ns_inode("net")},
+               {"cgroup", host_ns_inode("cgroup")},
+               {"user", host_ns_inode("user")}}},
+             {"limits",
+              {{"memory_mb", l.memory_mb},
+               {"pids", l.pids},
+               {"cpu_seconds", l.cpu_seconds},
+               {"tmp_mb", l.tmp_mb},
+               {"open_files", l.open_files}}},
+             {"caps", all_caps}};
+  in.update(overrides);
+  return in;
+}
+
+Json ProbeSession::peer_listen(const std::string& name) {
+  grpc::Status status;
+  auto resp = sup_->dispatch("tool.post_exec",
+                             Json{{"attempt", "listen_abstract"}, {"name", name}}.dump(), &status);
+  if (!status.ok()) FAIL("dispatch to the peer: " << status.error_message());
+  Json data = Json::parse(resp.data_json(), nullptr, false);
+  if (data.is_discarded() || !data.contains("metadata")) {
+    FAIL("the peer answered without metadata: " << resp.data_json());
+  }
+  return data["metadata"];
 }
 
 std::vector<Json> ProbeSession::exit_events() {
@@ -298,7 +321,8 @@ std::vector<Json> ProbeSession::exit_events() {
   return events;
 }
 
-Invocation ProbeSession::invoke(const std::string& attempt, const Json& caps) {
+Invocation ProbeSession::invoke(const std::string& attempt, const Json& caps,
+                                const Json& overrides) {
   const std::string& id = options_.probe_id;
   const pid_t before = sup_->wait_for_state(id, "ready", std::chrono::seconds(60)).pid();
   const auto started_ms =
@@ -307,7 +331,7 @@ Invocation ProbeSession::invoke(const std::string& attempt, const Json& caps) {
   Invocation inv;
   inv.attempt = attempt;
   grpc::Status status;
-  auto resp = sup_->dispatch("tool.pre_exec", inputs(attempt, caps).dump(), &status);
+  auto resp = sup_->dispatch("tool.pre_exec", inputs(attempt, caps, overrides).dump(), &status);
   if (!status.ok()) FAIL("dispatch of " << attempt << ": " << status.error_message());
   const hv1::Receipt* receipt = nullptr;
   for (const auto& r : resp.receipts()) {
@@ -367,7 +391,7 @@ void ProbeSession::check_still_serving() {
   CHECK(neighbour_ok);
   CHECK_THAT(resp.data_json(), Catch::Contains("alive"));
   CHECK(sup_->plugin("neighbour").state() == "ready");
-  CHECK(sup_->status().plugins_size() == 2);
+  CHECK(sup_->status().plugins_size() == (options_.peer ? 3 : 2));
   CHECK(ts::process_alive(sup_->pid()));
 }
 
