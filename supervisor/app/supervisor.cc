@@ -244,14 +244,20 @@ int run_supervisor(config::SupervisorConfig config) {
   builder.SetMaxSendMessageSize(max_message);
   // See sdk/src/serve.cc: keep handler threads instead of one thread per concurrent call.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
-  builder.RegisterService(&hooks_service);
+  builder.RegisterService(hooks_service.service());
   builder.RegisterService(&admin_service);
   builder.RegisterService(&health);
+  // Dispatch and the Invokes it makes complete here (api/hooks_service.h). Declared before the
+  // server, which must go first.
+  rpc::CompletionQueueRunner hot_path(builder.AddCompletionQueue());
   auto server = builder.BuildAndStart();
   if (!server || (port == 0 && config.listen.rfind("unix:", 0) != 0)) {
     spdlog::critical("cannot listen on {} (in use, or not an address)", config.listen);
     return 1;
   }
+  env.invoke_queue = &hot_path;
+  hooks_service.start(hot_path);
+  hot_path.run(config.dispatch_threads);
   env.set_health = [&health](const std::string& id, bool serving) {
     health.set_serving(health_name(id), serving);
   };
@@ -278,6 +284,7 @@ int run_supervisor(config::SupervisorConfig config) {
   std::promise<void> stopped;
   boost::asio::post(loop.io(), [&] { plugins.stop_all([&] { stopped.set_value(); }); });
   stopped.get_future().wait();
+  hot_path.stop();         // every Invoke has ended with its plugin
   lifecycle_calls.join();  // every such call has a deadline
   events.emit("", "supervisor_stopped", "", {{"signal", sig}});
   sandbox::remove_instance_cgroup(sandbox_ctx.mechanisms, config.sandbox.cgroup_name);

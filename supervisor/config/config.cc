@@ -145,8 +145,9 @@ Result<SupervisorConfig> Parser::run(const YAML::Node& root) {
     }
   }
   if (const Entry* e = f->get("dispatch")) {
-    if (auto d = r_.map(*e, {"budget_ms", "max_payload_bytes"})) {
+    if (auto d = r_.map(*e, {"budget_ms", "max_payload_bytes", "threads"})) {
       set_ms(*d, "budget_ms", cfg.limits.default_budget);
+      set_int(*d, "threads", cfg.dispatch_threads, 1, 64);
       set_int(*d, "max_payload_bytes", cfg.limits.max_payload_bytes, 1, 1LL << 30);
     }
   }

@@ -166,6 +166,9 @@ struct SupervisorConfig {
   DatabaseConfig database;
   ReceiptWriterConfig receipts;
   dispatch::DispatchLimits limits;
+  // Threads that run Dispatch calls and their Invokes (dispatch.threads): none of them ever
+  // waits on a plugin, so a few serve any number of concurrent calls.
+  int dispatch_threads = 2;
   dispatch::HookCatalog catalog = dispatch::HookCatalog::defaults();
   SandboxConfig sandbox;
   std::map<std::string, SecretSource> secrets;  // by the name plugins reference

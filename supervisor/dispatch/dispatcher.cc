@@ -1,344 +1,116 @@
 #include "dispatch/dispatcher.h"
 
-#include <algorithm>
+#include <memory>
 #include <string>
-#include <string_view>
 #include <utility>
-
-#include "dispatch/merge_patch.h"
-#include "dispatch/schema.h"
-#include "plugvisor/common/ids.h"
 
 namespace plugvisor::dispatch {
 namespace {
 
-using json = nlohmann::json;
-using std::chrono::microseconds;
-using std::chrono::milliseconds;
-
-Error refusal(DispatchRefusal why, std::string message) {
-  return Error{std::move(message), static_cast<int>(why)};
-}
-
-// Failures that say something about the plugin's health feed its breaker; refusals that happen
-// before the plugin ran (open circuit, not loaded, disabled, denied) must not, or an open
-// circuit would keep itself open.
-bool counts_as_failure(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::timeout:
-    case ErrorCode::plugin_crashed:
-    case ErrorCode::invalid_output:
-    case ErrorCode::execution_error:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// nlohmann's dump, copy and merge_patch recurse, so a hostile "[[[[..." payload could exhaust
-// the stack. Payloads deeper than this are refused before they are parsed.
-constexpr int kMaxDepth = 128;
-
-int nesting_depth(std::string_view text) {
-  int depth = 0;
-  int deepest = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
-std::string serialise(const json& doc) {
-  // Every string came from the JSON parser, so it is valid UTF-8; `replace` only guards dump()
-  // from ever throwing.
-  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) {
-    if (!out.empty()) out += ", ";
-    out += s.empty() ? "(root)" : s;
-  }
-  return out;
-}
-
-// What the dispatcher concluded about one handler's answer.
-struct Verdict {
-  ErrorCode error = ErrorCode::none;
-  std::string message;
-  bool blocked = false;
-  std::vector<std::string> mutated_paths;
-  std::optional<json> patched;
-};
-
-Verdict failure(ErrorCode code, std::string message) {
-  Verdict v;
-  v.error = code;
-  v.message = std::move(message);
-  return v;
-}
-
-// Checks a handler's answer against the hook's rules; applies nothing.
-Verdict judge(const HookSpec& spec, const json& current, const InvokeOutcome& outcome) {
-  if (outcome.error != ErrorCode::none) return failure(outcome.error, outcome.error_message);
-  if (outcome.decision == Decision::block) {
-    if (!spec.blockable) {
-      return failure(ErrorCode::invalid_output, "hook " + spec.name + " cannot be blocked");
-    }
-    Verdict v;
-    v.blocked = true;  // a patch that comes with a block is deliberately ignored
-    return v;
-  }
-  if (outcome.patch_json.empty()) return {};
-
-  if (nesting_depth(outcome.patch_json) > kMaxDepth) {
-    return failure(ErrorCode::invalid_output,
-                   "patch nests deeper than " + std::to_string(kMaxDepth) + " levels");
-  }
-  json patch = json::parse(outcome.patch_json, nullptr, /*allow_exceptions=*/false);
-  if (patch.is_discarded()) return failure(ErrorCode::invalid_output, "patch is not valid JSON");
-  if (!patch.is_object()) {
-    return failure(ErrorCode::invalid_output, "patch must be a JSON object (a JSON Merge Patch)");
-  }
-  std::vector<std::string> touched = touched_paths(current, patch);
-  std::vector<std::string> forbidden;
-  for (const std::string& p : touched) {
-    if (!path_allowed(p, spec.mutable_paths)) forbidden.push_back(p);
-  }
-  if (!forbidden.empty()) {
-    return failure(ErrorCode::invalid_output, "patch touches paths that hook " + spec.name +
-                                                  " does not allow to change: " + join(forbidden));
-  }
-  json patched = current;
-  patched.merge_patch(patch);
-  if (spec.output_schema) {
-    if (Status s = validate(*spec.output_schema, patched); !s) {
-      return failure(ErrorCode::invalid_output,
-                     "patched data fails the hook's output schema: " + s.error().message);
-    }
-  }
-  Verdict v;
-  v.mutated_paths = std::move(touched);
-  v.patched = std::move(patched);
-  return v;
-}
-
-Receipt start_receipt(const std::string& dispatch_id, const DispatchRequest& request,
-                      const Handler& handler, FailPolicy policy) {
-  Receipt r;
-  r.dispatch_id = dispatch_id;
-  r.plugin_id = handler.plugin_id;
-  r.plugin_version = handler.target ? handler.target->plugin_version() : std::string();
-  r.hook = request.hook;
-  r.tenant_id = request.context.tenant_id;
-  r.work_item_id = request.context.work_item_id;
-  r.run_id = request.context.run_id;
-  r.fail_policy = policy;
-  return r;
-}
-
 // invoke() is specified not to throw; a target that does anyway is a bug in that plugin's
 // adapter and is charged to it rather than taking the dispatch down.
-InvokeOutcome invoke_guarded(HandlerTarget& target, const Invocation& inv) {
+InvokeOutcome thrown(const char* what) {
   InvokeOutcome outcome;
-  try {
-    return target.invoke(inv);
-  } catch (const std::exception& e) {
-    outcome.error_message = std::string("handler target threw: ") + e.what();
-  } catch (...) {
-    outcome.error_message = "handler target threw";
-  }
   outcome.error = ErrorCode::execution_error;
+  outcome.error_message =
+      std::string("handler target threw") + (what ? ": " : "") + (what ? what : "");
   return outcome;
 }
 
+Error failed_dispatch(const std::string& hook, const char* what) {
+  // Only allocation failure is expected here; the caller gets an error, not an exception.
+  return Error{"dispatch of " + hook + " failed: " + what};
+}
+
+// The async chain: each completion continues it. A target that completes at once (a refusal,
+// a fake) continues it on this stack, at most one frame per handler.
+struct AsyncChain : std::enable_shared_from_this<AsyncChain> {
+  AsyncChain(std::unique_ptr<ChainRun> r, ReceiptSink& s, Dispatcher::Done d, std::string h)
+      : run(std::move(r)), sink(s), done(std::move(d)), hook(std::move(h)) {}
+
+  void step() {
+    std::optional<ChainRun::Call> call;
+    try {
+      call = run->next();
+      if (!call) {
+        done(run->finish(sink));
+        return;
+      }
+    } catch (const std::exception& e) {
+      done(failed_dispatch(hook, e.what()));
+      return;
+    }
+    try {
+      call->target->invoke_async(
+          *call->invocation,
+          [self = shared_from_this()](InvokeOutcome outcome) { self->completed(outcome); });
+    } catch (const std::exception& e) {
+      completed(thrown(e.what()));
+    } catch (...) {
+      completed(thrown(nullptr));
+    }
+  }
+
+  void completed(const InvokeOutcome& outcome) {
+    try {
+      run->complete(outcome);
+    } catch (const std::exception& e) {
+      done(failed_dispatch(hook, e.what()));
+      return;
+    }
+    step();
+  }
+
+  std::unique_ptr<ChainRun> run;
+  ReceiptSink& sink;
+  Dispatcher::Done done;
+  std::string hook;
+};
+
 }  // namespace
+
+InvokeOutcome invoke_guarded(HandlerTarget& target, const Invocation& inv) {
+  try {
+    return target.invoke(inv);
+  } catch (const std::exception& e) {
+    return thrown(e.what());
+  } catch (...) {
+    return thrown(nullptr);
+  }
+}
 
 Dispatcher::Dispatcher(const HookCatalog& catalog, const HandlerRegistry& registry,
                        ReceiptSink& sink, const Clock& clock, DispatchLimits limits)
     : catalog_(catalog), registry_(registry), sink_(sink), clock_(clock), limits_(limits) {}
 
 Result<DispatchResult> Dispatcher::dispatch(DispatchRequest request) const {
+  const std::string hook = request.hook;
   try {
-    return run(request);
+    auto run = ChainRun::start(catalog_, registry_, clock_, limits_, std::move(request));
+    if (!run) return run.error();
+    while (auto call = (*run)->next())
+      (*run)->complete(invoke_guarded(*call->target, *call->invocation));
+    return (*run)->finish(sink_);
   } catch (const std::exception& e) {
-    // Only allocation failure is expected here; the caller gets an error, not an exception.
-    return Error{std::string("dispatch of ") + request.hook + " failed: " + e.what()};
+    return failed_dispatch(hook, e.what());
   }
 }
 
-Result<DispatchResult> Dispatcher::run(const DispatchRequest& request) const {
-  const HookSpec* spec = catalog_.find(request.hook);
-  if (spec == nullptr) {
-    return refusal(DispatchRefusal::unknown_hook, "unknown hook '" + request.hook + "'");
-  }
-  if (request.data_json.size() > limits_.max_payload_bytes) {
-    return refusal(DispatchRefusal::payload_too_large,
-                   "data_json is " + std::to_string(request.data_json.size()) +
-                       " bytes, more than the cap of " + std::to_string(limits_.max_payload_bytes) +
-                       " bytes");
-  }
-  if (nesting_depth(request.data_json) > kMaxDepth) {
-    return refusal(DispatchRefusal::invalid_payload,
-                   "data_json nests deeper than " + std::to_string(kMaxDepth) + " levels");
-  }
-  json data;
+void Dispatcher::dispatch_async(DispatchRequest request, Done done) const {
+  std::string hook = request.hook;
+  std::shared_ptr<AsyncChain> chain;
   try {
-    data = json::parse(request.data_json);
-  } catch (const json::parse_error& e) {
-    return refusal(DispatchRefusal::invalid_payload, "data_json is not valid JSON (at byte " +
-                                                         std::to_string(e.byte) + "): " + e.what());
-  } catch (const json::exception& e) {  // e.g. a number too large for a double
-    return refusal(DispatchRefusal::invalid_payload,
-                   std::string("data_json is not valid JSON: ") + e.what());
+    auto run = ChainRun::start(catalog_, registry_, clock_, limits_, std::move(request));
+    if (!run) {
+      done(run.error());
+      return;
+    }
+    chain = std::make_shared<AsyncChain>(std::move(*run), sink_, std::move(done), std::move(hook));
+  } catch (const std::exception& e) {
+    done(failed_dispatch(hook, e.what()));
+    return;
   }
-  if (!data.is_object()) {
-    return refusal(DispatchRefusal::invalid_payload,
-                   std::string("data_json must be a JSON object, not ") + data.type_name());
-  }
-
-  DispatchResult result;
-  result.dispatch_id = random_id();
-  const milliseconds budget =
-      request.budget > milliseconds(0) ? request.budget : limits_.default_budget;
-  const Clock::time_point start = clock_.now();
-  std::string current_text = serialise(data);
-
-  const auto chain = registry_.chain(request.hook);
-  for (size_t i = 0; i < chain->size() && !result.blocked; ++i) {
-    const Handler& handler = (*chain)[i];
-    // Only a blockable hook can end blocked, so on any other hook fail_closed degrades to
-    // fail_open: the failure is recorded and the chain goes on.
-    const FailPolicy policy = spec->blockable ? handler.fail_policy : FailPolicy::open;
-
-    Receipt receipt = start_receipt(result.dispatch_id, request, handler, policy);
-
-    // A failure under fail_closed ends the dispatch blocked, with the failure as the reason.
-    auto close_on = [&](std::string_view what, ErrorCode code, const std::string& message) {
-      if (policy != FailPolicy::closed) return;
-      result.blocked = true;
-      result.blocked_by = handler.plugin_id;
-      result.reason = "plugin '" + handler.plugin_id + "' " + std::string(what) + " with " +
-                      std::string(to_string(code)) + (message.empty() ? "" : " (" + message + ")") +
-                      " and is fail_closed";
-    };
-    auto fail = [&](ErrorCode code, std::string message) {
-      receipt.status = "failed";
-      receipt.error = code;
-      receipt.error_message = std::move(message);
-      close_on("failed", code, receipt.error_message);
-    };
-
-    const Clock::duration remaining = budget - (clock_.now() - start);
-    if (remaining <= Clock::duration::zero()) {
-      receipt.status = "skipped";
-      receipt.error = ErrorCode::budget_exceeded;
-      receipt.error_message =
-          "the chain's budget of " + std::to_string(budget.count()) + " ms is used up";
-      close_on("was skipped", ErrorCode::budget_exceeded, receipt.error_message);
-      receipt.at_unix_ms = unix_millis();
-      result.receipts.push_back(std::move(receipt));
-      continue;
-    }
-    if (!handler.target) {
-      // A registry entry without a process behind it; nothing to invoke or settle.
-      fail(ErrorCode::load_error, "plugin has no running target");
-      receipt.at_unix_ms = unix_millis();
-      result.receipts.push_back(std::move(receipt));
-      continue;
-    }
-
-    milliseconds timeout =
-        handler.timeout > milliseconds(0) ? handler.timeout : spec->default_timeout;
-    // Rounded up so that a sliver of budget still gives the handler a non-zero deadline.
-    timeout = std::min(timeout, std::chrono::ceil<milliseconds>(remaining));
-
-    Invocation inv;
-    inv.hook = request.hook;
-    inv.context = request.context;
-    inv.context.dispatch_id = result.dispatch_id;
-    inv.context.invocation_id = result.dispatch_id + "." + std::to_string(i);
-    inv.data_json = current_text;
-    inv.timeout = timeout;
-
-    const Clock::time_point t0 = clock_.now();
-    const InvokeOutcome outcome = invoke_guarded(*handler.target, inv);
-    const auto duration = std::chrono::duration_cast<microseconds>(clock_.now() - t0);
-    receipt.duration = duration;
-
-    Settlement settlement;
-    settlement.duration = duration;
-    if (outcome.skipped) {
-      // Deliberately switched off: not the plugin's failure, and no fail policy applies.
-      receipt.status = "skipped";
-      receipt.error = outcome.error;
-      receipt.error_message = outcome.error_message;
-      settlement.error = outcome.error;
-    } else {
-      Verdict v = judge(*spec, data, outcome);
-      if (v.error != ErrorCode::none) {
-        fail(v.error, std::move(v.message));
-        settlement.error = v.error;
-        settlement.counts_as_failure = counts_as_failure(v.error);
-      } else if (v.blocked) {
-        receipt.status = "blocked";
-        receipt.error_message = outcome.reason;
-        result.blocked = true;
-        result.blocked_by = handler.plugin_id;
-        result.reason = outcome.reason.empty() ? "blocked by plugin '" + handler.plugin_id + "'"
-                                               : outcome.reason;
-      } else {
-        receipt.status = "ok";
-        if (v.patched) {
-          std::string text = serialise(*v.patched);
-          if (text.size() > limits_.max_payload_bytes) {
-            // The cap protects every later handler and the host too, not only the first hop.
-            fail(ErrorCode::invalid_output, "patched data is " + std::to_string(text.size()) +
-                                                " bytes, more than the cap of " +
-                                                std::to_string(limits_.max_payload_bytes));
-            settlement.error = ErrorCode::invalid_output;
-            settlement.counts_as_failure = true;
-          } else {
-            data = std::move(*v.patched);
-            current_text = std::move(text);
-            receipt.mutated_paths = std::move(v.mutated_paths);
-          }
-        }
-      }
-    }
-    try {
-      handler.target->settle(inv, settlement);
-    } catch (...) {  // NOLINT(bugprone-empty-catch)
-      // settle() must not throw; if it does anyway, the dispatch still answers.
-    }
-    receipt.at_unix_ms = unix_millis();
-    result.receipts.push_back(std::move(receipt));
-  }
-
-  result.data_json = std::move(current_text);
-  if (!result.receipts.empty()) {
-    try {
-      sink_.submit(result.receipts);
-    } catch (...) {  // NOLINT(bugprone-empty-catch)
-      // The sink is best effort by contract; a broken one must not fail the dispatch.
-    }
-  }
-  return result;
+  chain->step();
 }
 
 }  // namespace plugvisor::dispatch

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstdlib>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,6 +58,11 @@ inline InvokeOutcome skip(ErrorCode code = ErrorCode::disabled) {
   return o;
 }
 
+// With PLUGVISOR_DISPATCH_ASYNC set (CTest runs every dispatch suite both ways), the harness
+// drives Dispatcher::dispatch_async and every fake answers on a thread of its own, as a plugin's
+// Invoke completes on a queue thread in plugvisord.
+inline bool async_dispatch_mode() { return std::getenv("PLUGVISOR_DISPATCH_ASYNC") != nullptr; }
+
 // Answers from a script, one step per invoke(); after the script, `fallback` answers. Each step
 // advances the fake clock by its duration to stand in for the plugin's running time.
 class FakeTarget final : public HandlerTarget {
@@ -92,6 +99,19 @@ class FakeTarget final : public HandlerTarget {
     return step.respond ? step.respond(invocation) : InvokeOutcome{};
   }
 
+  void invoke_async(const Invocation& invocation, InvokeDone done) override {
+    if (!async_dispatch_mode()) return done(invoke(invocation));
+    // The chain goes on from the answering thread; the harness waits for the end, so only one
+    // thread touches the fakes at a time.
+    // `done` leaves the task when it runs: the future keeps the task, and a `done` (holding
+    // the chain, which holds this fake) kept there would be a cycle.
+    answering_.push_back(
+        std::async(std::launch::async, [this, inv = invocation, done = std::move(done)]() mutable {
+          auto answer = std::move(done);
+          answer(invoke_guarded(*this, inv));
+        }));
+  }
+
   void settle(const Invocation& invocation, const Settlement& settlement) override {
     settled_ids.push_back(invocation.context.invocation_id);
     settlements.push_back(settlement);
@@ -112,6 +132,7 @@ class FakeTarget final : public HandlerTarget {
   FakeClock& clock_;
   std::deque<Step> script_;
   Step fallback_;
+  std::vector<std::future<void>> answering_;  // joined when the fake goes
 };
 
 class RecordingSink final : public ReceiptSink {
@@ -163,7 +184,13 @@ struct Harness {
     req.context.attributes["k"] = "v";
     req.data_json = std::move(data);
     req.budget = budget;
-    return Dispatcher(catalog, registry, sink, clock, limits).dispatch(std::move(req));
+    Dispatcher dispatcher(catalog, registry, sink, clock, limits);
+    if (!async_dispatch_mode()) return dispatcher.dispatch(std::move(req));
+    std::promise<Result<DispatchResult>> result;
+    auto answer = result.get_future();
+    dispatcher.dispatch_async(
+        std::move(req), [&result](Result<DispatchResult> r) { result.set_value(std::move(r)); });
+    return answer.get();
   }
 
  private:

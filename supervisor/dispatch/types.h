@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -91,6 +92,13 @@ class HandlerTarget {
   // Runs one invocation, or refuses it at once (CIRCUIT_OPEN, DISABLED, LOAD_ERROR).
   // Returns within invocation.timeout plus a small margin. Never throws.
   virtual InvokeOutcome invoke(const Invocation& invocation) = 0;
+  using InvokeDone = std::function<void(InvokeOutcome)>;
+  // The same without blocking: `done` runs exactly once with the outcome, before this returns
+  // (a refusal) or later on another thread. `invocation` need only live until this returns.
+  // The default runs invoke() here. Never throws.
+  virtual void invoke_async(const Invocation& invocation, InvokeDone done) {
+    done(invoke(invocation));
+  }
   // Called once for every invoke() with the dispatcher's verdict.
   virtual void settle(const Invocation& invocation, const Settlement& settlement) = 0;
 };

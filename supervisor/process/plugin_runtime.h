@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "config/config.h"
@@ -22,6 +23,7 @@
 #include "process/latency_window.h"
 #include "process/plugin_process.h"
 #include "process/state.h"
+#include "rpc/completion_queue.h"
 #include "store/state_store.h"
 
 namespace plugvisor::process {
@@ -36,6 +38,8 @@ struct RuntimeEnv {
   std::string supervisor_version;
   // Runs a blocking lifecycle RPC off the loop; the result is posted back to the loop.
   std::function<void(std::function<void()>)> run_blocking;
+  // Where async Invoke calls complete (the public server's queue); null: invoke_async blocks.
+  rpc::CompletionQueueRunner* invoke_queue = nullptr;
 };
 
 struct HookBindingView {
@@ -76,6 +80,7 @@ class PluginRuntime final : public dispatch::HandlerTarget,
   const std::string& plugin_id() const override { return config_.id; }
   std::string plugin_version() const override;
   dispatch::InvokeOutcome invoke(const dispatch::Invocation& invocation) override;
+  void invoke_async(const dispatch::Invocation& invocation, InvokeDone done) override;
   void settle(const dispatch::Invocation& invocation,
               const dispatch::Settlement& settlement) override;
 
@@ -91,6 +96,17 @@ class PluginRuntime final : public dispatch::HandlerTarget,
   Status restart();
 
  private:
+  struct PreparedInvoke;
+  // The checks before a call (enabled, ready, breaker) and its request with a fresh token; a
+  // refusal is the outcome to report instead.
+  std::variant<dispatch::InvokeOutcome, PreparedInvoke> prepare_invoke(
+      const dispatch::Invocation& invocation);
+  // What a finished Invoke call means for the dispatcher (and, for a timeout, the follow-up).
+  dispatch::InvokeOutcome invoke_outcome(const grpc::Status& status,
+                                         const plugvisor::plugin::v1::InvokeResponse& resp,
+                                         const std::shared_ptr<PluginProcess>& proc,
+                                         const std::string& invocation_id,
+                                         std::chrono::milliseconds timeout);
   void launch();
   void describe(uint64_t generation);
   void on_described(uint64_t generation, const plugvisor::plugin::v1::DescribeResponse& resp,
@@ -109,7 +125,8 @@ class PluginRuntime final : public dispatch::HandlerTarget,
   std::vector<dispatch::Handler> handlers_from_config();
 
   // Sets the state, persists it and records the event (any thread).
-  void transition(State to, const std::string& kind, nlohmann::json detail = nlohmann::json::object());
+  void transition(State to, const std::string& kind,
+                  nlohmann::json detail = nlohmann::json::object());
   void record_event(const std::string& kind, nlohmann::json detail);
   store::PluginRow row_locked() const;
   State current_state() const;

@@ -23,7 +23,7 @@ runner: /usr/lib/plugvisor/plugvisor-runner
 log_level: debug
 database: {url: "postgresql:///pv", embedded_user: postgres, pg_bindir: /usr/lib/postgresql/15/bin}
 receipts: {queue_capacity: 100, batch_size: 10, flush_interval_ms: 50}
-dispatch: {budget_ms: 4000, max_payload_bytes: 2048}
+dispatch: {budget_ms: 4000, max_payload_bytes: 2048, threads: 3}
 plugin_defaults:
   start_timeout_ms: 7000
   guards: {breaker_failure_threshold: 4, backoff_jitter: 0.1}
@@ -84,6 +84,7 @@ TEST_CASE("a complete config parses into the structs") {
   CHECK(c.receipts.flush_interval == 50ms);
   CHECK(c.limits.default_budget == 4000ms);
   CHECK(c.limits.max_payload_bytes == 2048);
+  CHECK(c.dispatch_threads == 3);
 
   const auto* custom = c.catalog.find("custom.hook");
   REQUIRE(custom != nullptr);
@@ -143,6 +144,7 @@ TEST_CASE("an empty file is the built-in defaults") {
   CHECK(r->listen == "127.0.0.1:7701");
   CHECK(r->plugins.empty());
   CHECK(r->catalog.all().size() == 11);
+  CHECK(r->dispatch_threads == 2);
   CHECK(r->limits.default_budget == 8000ms);
 }
 

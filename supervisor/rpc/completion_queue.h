@@ -1,0 +1,61 @@
+// One completion queue for the hot path: the public server's Dispatch calls and the Invoke
+// calls they make to plugins complete on the same queue, so one thread can take a Dispatch in,
+// send it to the plugin and answer it without handing it to another thread (see
+// docs/decisions.md, "async Dispatch").
+#pragma once
+
+#include <grpcpp/completion_queue.h>
+
+#include <memory>
+#include <shared_mutex>
+#include <thread>
+#include <vector>
+
+namespace plugvisor::rpc {
+
+// What is put on the queue as a tag: a call that knows how to go on when its pending operation
+// completes. The queue owns it while an operation is pending.
+class CqTag {
+ public:
+  virtual ~CqTag() = default;
+  // `ok` as gRPC defines it for the completed operation. True: another operation was started
+  // and the queue keeps the tag; false: the call is done and is deleted. Never throws.
+  virtual bool proceed(bool ok) noexcept = 0;
+};
+
+class CompletionQueueRunner {
+ public:
+  explicit CompletionQueueRunner(std::unique_ptr<grpc::ServerCompletionQueue> cq);
+  ~CompletionQueueRunner();
+  CompletionQueueRunner(const CompletionQueueRunner&) = delete;
+  CompletionQueueRunner& operator=(const CompletionQueueRunner&) = delete;
+
+  grpc::ServerCompletionQueue* cq() const { return cq_.get(); }
+
+  // Starts `threads` threads that run every completion until the queue is drained.
+  void run(int threads);
+
+  // Runs `start` (which starts one operation on the queue) unless the queue is closing, since
+  // gRPC forbids starting one after Shutdown(). Whether it ran.
+  template <class F>
+  bool if_open(F&& start) {
+    std::shared_lock lock(gate_);
+    if (closing_) return false;
+    start();
+    return true;
+  }
+
+  // Closes the gate, shuts the queue down and joins the threads once it is drained. Call after
+  // the server's Shutdown(), which completes every pending server operation.
+  void stop();
+
+ private:
+  void drain();
+
+  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  std::shared_mutex gate_;
+  bool closing_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace plugvisor::rpc
