@@ -112,6 +112,11 @@ class FakeTarget final : public HandlerTarget {
         }));
   }
 
+  // Waits until every answering thread is done with its task (and with the chain it held).
+  void wait_answered() {
+    for (auto& f : answering_) f.wait();
+  }
+
   void settle(const Invocation& invocation, const Settlement& settlement) override {
     settled_ids.push_back(invocation.context.invocation_id);
     settlements.push_back(settlement);
@@ -150,7 +155,9 @@ struct Harness {
   DispatchLimits limits;
 
   std::shared_ptr<FakeTarget> target(const std::string& plugin_id) {
-    return std::make_shared<FakeTarget>(plugin_id, clock);
+    auto t = std::make_shared<FakeTarget>(plugin_id, clock);
+    made_.push_back(t);
+    return t;
   }
 
   // Adds one handler for `t` (keeping its earlier ones) and returns the target.
@@ -190,11 +197,16 @@ struct Harness {
     auto answer = result.get_future();
     dispatcher.dispatch_async(
         std::move(req), [&result](Result<DispatchResult> r) { result.set_value(std::move(r)); });
-    return answer.get();
+    auto r = answer.get();
+    // The last answering thread may still hold the chain; a fake whose last owner went on that
+    // thread would join that thread from itself.
+    for (auto& t : made_) t->wait_answered();
+    return r;
   }
 
  private:
   std::map<std::string, std::vector<Handler>> handlers_;
+  std::vector<std::shared_ptr<FakeTarget>> made_;
 };
 
 }  // namespace plugvisor::dispatch::fakes
