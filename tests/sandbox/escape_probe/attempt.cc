@@ -70,6 +70,7 @@ const std::vector<Attempt>& all_attempts() {
     add_net_attempts(out);
     add_process_attempts(out);
     add_kernel_attempts(out);
+    add_ns_attempts(out);
     add_resource_attempts(out);
     return out;
   }();

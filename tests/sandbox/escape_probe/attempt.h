@@ -82,6 +82,7 @@ void add_fs_attempts(std::vector<Attempt>& out);
 void add_net_attempts(std::vector<Attempt>& out);
 void add_process_attempts(std::vector<Attempt>& out);
 void add_kernel_attempts(std::vector<Attempt>& out);
+void add_ns_attempts(std::vector<Attempt>& out);
 void add_resource_attempts(std::vector<Attempt>& out);
 
 // --- helpers shared by the families ---

@@ -67,7 +67,7 @@ const std::vector<Expectation>& expectations() {
        {},
        {"socket"}},
       {"abstract_unix_connect",
-       "net ns (abstract names are per netns); Landlock (unix scope)",
+       "Landlock (abstract unix scope); net ns where plugins do not share one",
        {},
        {"connect"}},
       {"unix_pathname_connect", "mount ns (socket path not visible); Landlock", {}, {"connect"}},
@@ -106,6 +106,11 @@ const std::vector<Expectation>& expectations() {
        {},
        {}},
       {"host_user_ns", "user ns (own id space; uid 0 maps to the plugin's host uid only)", {}, {}},
+      // --- namespace: views of the host that only the namespace hides ---
+      {"host_mount_ns", "mount ns (a new root: the host's tree is gone)", {}, {}},
+      {"host_uts_ns", "uts ns (own hostname, plugin-<id>)", {}, {}},
+      {"host_ipc_ns", "ipc ns (/proc/sysvipc shows the reader's; seccomp denies SysV IPC)", {}, {}},
+      {"host_cgroup_ns", "cgroup ns (rooted at the plugin's own cgroups)", {}, {}},
       // --- kernel ---
       {"mount", "seccomp (mount); capabilities dropped", {}, {"mount", "mkdir"}},
       {"unshare",

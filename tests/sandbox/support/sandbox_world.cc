@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/msg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -120,9 +121,28 @@ std::string postgres_socket(const std::string& url) {
 
 }  // namespace
 
+std::string host_name() {
+  char name[256] = {};
+  return ::gethostname(name, sizeof name - 1) == 0 ? name : "";
+}
+
 unsigned long long host_ns_inode(const std::string& type) {
   struct stat st {};
   return ::stat(("/proc/self/ns/" + type).c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+HostBait::MsgQueue::MsgQueue() {
+  // A key of our own; another run's leftover queue (a killed test) only moves us along.
+  for (long k = 0x50560000L | (::getpid() & 0xffff); id < 0 && k < 0x50570000L + 0xffff;
+       k += 0x10000) {
+    id = ::msgget(static_cast<key_t>(k), IPC_CREAT | IPC_EXCL | 0600);
+    if (id >= 0) key = k;
+  }
+  REQUIRE(id >= 0);
+}
+
+HostBait::MsgQueue::~MsgQueue() {
+  if (id >= 0) ::msgctl(id, IPC_RMID, nullptr);
 }
 
 HostBait::HostBait() {
@@ -275,7 +295,12 @@ Json ProbeSession::inputs(const std::string& attempt, const Json& caps, const Js
              {"host_ns",
               {{"net", host_ns_inode("net")},
                {"cgroup", host_ns_inode("cgroup")},
-               {"user", host_ns_inode("user")}}},
+               {"user", host_ns_inode("user")},
+               {"mnt", host_ns_inode("mnt")},
+               {"uts", host_ns_inode("uts")},
+               {"ipc", host_ns_inode("ipc")}}},
+             {"host_hostname", host_name()},
+             {"host_msg_key", std::to_string(bait_.msg_key())},
              {"limits",
               {{"memory_mb", l.memory_mb},
                {"pids", l.pids},

@@ -52,6 +52,8 @@ class HostBait {
   int tcp_port() const { return tcp_port_; }
   int udp_port() const { return udp_port_; }
   const std::string& abstract_name() const { return abstract_name_; }
+  // A SysV message queue of the test's (the host's ipc namespace), by key.
+  long msg_key() const { return msg_queue_.key; }
 
   // Every trace of an escape found on the host side (changed or new files, a connection or
   // datagram that arrived). Empty when nothing got through.
@@ -60,6 +62,14 @@ class HostBait {
  private:
   ts::TempDir dir_;
   UniqueFd tcp_, udp_, abstract_;
+  struct MsgQueue {
+    MsgQueue();
+    ~MsgQueue();
+    MsgQueue(const MsgQueue&) = delete;
+    MsgQueue& operator=(const MsgQueue&) = delete;
+    long key = 0;
+    int id = -1;
+  } msg_queue_;
   int tcp_port_ = 0, udp_port_ = 0;
   std::string abstract_name_;
 };
@@ -118,5 +128,7 @@ class ProbeSession {
 
 // Inode of the test's own namespace of a type ("net", "cgroup", ...).
 unsigned long long host_ns_inode(const std::string& type);
+// The test's hostname (the host's uts namespace).
+std::string host_name();
 
 }  // namespace plugvisor::sandboxtest
