@@ -22,6 +22,10 @@ if [ "$(id -u)" -eq 0 ]; then
   fi
   echo
   echo "sandbox cost: plugvisor-runner sandboxed vs unsandboxed, noop fixture (goal: <= 2 ms added at p50)"
-  echo "network namespace: ${netns_args[1]:+shared (Landlock ABI $abi)}${netns_args[1]:-one per spawn}"
+  if [ ${#netns_args[@]} -gt 0 ]; then
+    echo "network namespace: one shared by every sandboxed run (Landlock ABI $abi scopes abstract sockets)"
+  else
+    echo "network namespace: one per spawn (Landlock ABI ${abi:-0} cannot scope abstract sockets)"
+  fi
   "$driver" "${netns_args[@]}" bench 60 2>/dev/null | grep -v '^{'
 fi
