@@ -5,12 +5,11 @@
 #include <grpcpp/server_posix.h>
 
 #include <memory>
-#include <shared_mutex>
-#include <thread>
-#include <vector>
+#include <utility>
 
 #include "echo_server.h"
 #include "plugvisor/plugin/v1/plugin.grpc.pb.h"
+#include "rpc/completion_queue.h"
 
 namespace plugvisor::bench {
 
@@ -24,42 +23,20 @@ constexpr int kEchoFd = 4;
 // sixteen concurrent calls never wait for a re-post.
 constexpr int kInvokeSlots = 16;
 
-// One call on the completion queue, which is its tag. The queue owns it while one of its
-// operations is pending.
-class Call {
- public:
-  virtual ~Call() = default;
-  // Takes the result of the call's pending operation. True if it started another one (the queue
-  // keeps the call), false if it is done (the caller deletes it).
-  virtual bool proceed(bool ok) = 0;
-};
-
-// What all calls share: the service, the one queue, the stub to the echo server on fd 4 (its
-// calls complete on that same queue) and a gate, since gRPC forbids starting an operation on a
-// queue after its Shutdown().
-class Relay {
- public:
+// What all calls share: the service, the one queue (plugvisord's own CompletionQueueRunner, which
+// also keeps operations from starting once it is shutting down), and the stub to the echo server
+// on fd 4, whose calls complete on that same queue.
+struct Relay {
   pv1::Plugin::AsyncService service;
-  std::unique_ptr<grpc::ServerCompletionQueue> cq;
+  std::unique_ptr<rpc::CompletionQueueRunner> queue;
   std::unique_ptr<pv1::Plugin::Stub> echo;
   StopLatch stop;
 
-  // Runs `start`, which starts one operation on `cq`, unless the queue is closing; whether it ran.
+  grpc::ServerCompletionQueue* cq() const { return queue->cq(); }
   template <class F>
   bool if_open(F&& start) {
-    std::shared_lock lock(gate_);
-    if (closing_) return false;
-    start();
-    return true;
+    return queue->if_open(std::forward<F>(start));
   }
-  void close() {
-    std::unique_lock lock(gate_);
-    closing_ = true;
-  }
-
- private:
-  std::shared_mutex gate_;
-  bool closing_ = false;
 };
 
 // The two methods the relay passes on, and how.
@@ -69,10 +46,10 @@ struct InvokeMethod {
   static constexpr bool kStopsRelay = false;
   static void request(Relay& r, grpc::ServerContext* ctx, Request* req,
                       grpc::ServerAsyncResponseWriter<Response>* writer, void* tag) {
-    r.service.RequestInvoke(ctx, req, writer, r.cq.get(), r.cq.get(), tag);
+    r.service.RequestInvoke(ctx, req, writer, r.cq(), r.cq(), tag);
   }
   static auto forward(Relay& r, grpc::ClientContext* ctx, const Request& req) {
-    return r.echo->PrepareAsyncInvoke(ctx, req, r.cq.get());
+    return r.echo->PrepareAsyncInvoke(ctx, req, r.cq());
   }
   // Only the deadline is carried over, as in the sync relay.
   static system_clock::time_point deadline(const grpc::ServerContext& ctx) {
@@ -87,10 +64,10 @@ struct ShutdownMethod {
   static constexpr bool kStopsRelay = true;
   static void request(Relay& r, grpc::ServerContext* ctx, Request* req,
                       grpc::ServerAsyncResponseWriter<Response>* writer, void* tag) {
-    r.service.RequestShutdown(ctx, req, writer, r.cq.get(), r.cq.get(), tag);
+    r.service.RequestShutdown(ctx, req, writer, r.cq(), r.cq(), tag);
   }
   static auto forward(Relay& r, grpc::ClientContext* ctx, const Request& req) {
-    return r.echo->PrepareAsyncShutdown(ctx, req, r.cq.get());
+    return r.echo->PrepareAsyncShutdown(ctx, req, r.cq());
   }
   static system_clock::time_point deadline(const grpc::ServerContext&) {
     return system_clock::now() + std::chrono::seconds(2);
@@ -101,7 +78,7 @@ struct ShutdownMethod {
 // answer. Every step is one operation on the same queue, continued by whichever queue thread
 // gets its completion (the only one, with --cq-threads 1).
 template <class M>
-class ForwardedCall final : public Call {
+class ForwardedCall final : public rpc::CqTag {
  public:
   explicit ForwardedCall(Relay& relay) : relay_(relay) {}
 
@@ -114,7 +91,7 @@ class ForwardedCall final : public Call {
     }
   }
 
-  bool proceed(bool ok) override {
+  bool proceed(bool ok) noexcept override {
     switch (state_) {
       case State::kAccepting: {
         if (!ok) return false;  // the server is shutting down
@@ -154,7 +131,7 @@ class ForwardedCall final : public Call {
 };
 
 // Answered here: only Invoke is measured, and the bench never asks the relay to Describe.
-class DescribeCall final : public Call {
+class DescribeCall final : public rpc::CqTag {
  public:
   explicit DescribeCall(Relay& relay) : relay_(relay) {}
 
@@ -162,14 +139,14 @@ class DescribeCall final : public Call {
     auto call = std::make_unique<DescribeCall>(relay);
     DescribeCall* c = call.get();
     if (relay.if_open([&] {
-          relay.service.RequestDescribe(&c->server_ctx_, &c->req_, &c->responder_, relay.cq.get(),
-                                        relay.cq.get(), c);
+          relay.service.RequestDescribe(&c->server_ctx_, &c->req_, &c->responder_, relay.cq(),
+                                        relay.cq(), c);
         })) {
       call.release();
     }
   }
 
-  bool proceed(bool ok) override {
+  bool proceed(bool ok) noexcept override {
     if (!ok || answered_) return false;
     post(relay_);
     answered_ = true;
@@ -187,16 +164,6 @@ class DescribeCall final : public Call {
   pv1::DescribeResponse resp_;
 };
 
-// One queue thread: runs every completion it gets until the queue is shut down and drained.
-void drive(Relay& relay) {
-  void* tag = nullptr;
-  bool ok = false;
-  while (relay.cq->Next(&tag, &ok)) {
-    std::unique_ptr<Call> call(static_cast<Call*>(tag));
-    if (call->proceed(ok)) call.release();  // still pending on the queue
-  }
-}
-
 }  // namespace
 
 int run_async_relay_server(int cq_threads) {
@@ -208,7 +175,7 @@ int run_async_relay_server(int cq_threads) {
       pv1::Plugin::NewStub(grpc::CreateInsecureChannelFromFd("bench-async-relay-echo", kEchoFd));
   grpc::ServerBuilder builder;
   builder.RegisterService(&relay.service);
-  relay.cq = builder.AddCompletionQueue();
+  relay.queue = std::make_unique<rpc::CompletionQueueRunner>(builder.AddCompletionQueue());
   // Declared after `relay`, so destroyed before the queue and the service it uses.
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return 1;
@@ -217,16 +184,13 @@ int run_async_relay_server(int cq_threads) {
   DescribeCall::post(relay);
   ForwardedCall<ShutdownMethod>::post(relay);
   for (int i = 0; i < kInvokeSlots; ++i) ForwardedCall<InvokeMethod>::post(relay);
-  std::vector<std::jthread> threads;
-  for (int i = 0; i < cq_threads; ++i) threads.emplace_back([&relay] { drive(relay); });
+  relay.queue->run(cq_threads);
 
   relay.stop.future().wait();
   // Calls still open get cancelled; their completions still reach the queue threads, which
   // then stop starting operations, and return once the queue is drained.
   server->Shutdown(system_clock::now() + std::chrono::milliseconds(200));
-  relay.close();
-  relay.cq->Shutdown();
-  threads.clear();  // joins them
+  relay.queue->stop();
   return 0;
 }
 
