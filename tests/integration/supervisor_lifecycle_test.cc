@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "pg_cluster.h"
 #include "store/connection.h"
@@ -44,9 +45,8 @@ TEST_CASE("a plugin that crashes on every call is auto-disabled, and stays so ac
     int crashes = 0;
     std::string outcomes;  // every call's error code, to explain a miscount
     for (int attempt = 0; attempt < 10; ++attempt) {
-      auto up = sup->wait_for("crasher", [](const auto& p) {
-        return p.state() == "ready" || p.state() == "disabled";
-      });
+      auto up = sup->wait_for(
+          "crasher", [](const auto& p) { return p.state() == "ready" || p.state() == "disabled"; });
       if (up.state() == "disabled") break;
       auto resp = sup->dispatch("tool.pre_exec", R"({"tool": "x"})");
       REQUIRE(resp.receipts_size() == 1);
@@ -69,9 +69,13 @@ TEST_CASE("a plugin that crashes on every call is auto-disabled, and stays so ac
     CHECK(resp.receipts(0).error_code() == "DISABLED");
     CHECK(sup->terminate() == 0);
   }
-  CHECK(db_value(url, "SELECT enabled::text || '/' || disabled_reason FROM plugins WHERE id = 'crasher'") ==
+  CHECK(db_value(
+            url,
+            "SELECT enabled::text || '/' || disabled_reason FROM plugins WHERE id = 'crasher'") ==
         "false/crash_loop");
-  CHECK(db_value(url, "SELECT count(*) FROM events WHERE plugin_id = 'crasher' AND kind = 'auto_disabled'") ==
+  CHECK(db_value(
+            url,
+            "SELECT count(*) FROM events WHERE plugin_id = 'crasher' AND kind = 'auto_disabled'") ==
         "1");
 
   // A new supervisor on the same database keeps it disabled, without starting it.
@@ -123,4 +127,32 @@ TEST_CASE("after SIGKILL to plugvisord no plugin process is left") {
   auto pids = ready_pids(*sup);
   sup->kill_hard();
   for (pid_t pid : pids) CHECK(wait_process_gone(pid, std::chrono::seconds(10)));
+}
+
+TEST_CASE("SIGTERM while a Dispatch waits on a hung plugin: the call ends, plugvisord exits 0") {
+  // The hung plugin's timeout is far longer than the shutdown ladder: nothing but the shutdown
+  // itself can end this call.
+  auto sup = Supervisor::start(
+      fast_defaults_yaml() + "dispatch: {budget_ms: 120000}\nplugins:\n" +
+          fixture("hung", "hang", {{"response.pre_deliver", "timeout_ms: 60000"}}),
+      fresh_database(shared_cluster()));
+  const pid_t pid = sup->wait_for_state("hung", "ready").pid();
+
+  grpc::Status status;
+  std::thread caller(
+      [&] { sup->dispatch("response.pre_deliver", R"({"content": "x"})", &status); });
+  // In flight once the plugin has counted the call.
+  sup->wait_for(
+      "hung", [](const auto& p) { return p.calls() >= 1; }, std::chrono::seconds(30));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const int exit_status = sup->terminate();
+  caller.join();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  INFO("dispatch ended with " << status.error_code() << ": " << status.error_message());
+  REQUIRE(exit_status != -1);
+  CHECK(WIFEXITED(exit_status));
+  CHECK(WEXITSTATUS(exit_status) == 0);
+  CHECK(took < std::chrono::seconds(30));  // the server's 5 s, the ladder's graces; not 60 s
+  CHECK_FALSE(process_alive(pid));
 }
