@@ -229,7 +229,11 @@ void run_init(const Spec& spec, const InitFds& fds) noexcept {
     fail("init", errno, "socketpair");
   }
   const pid_t self = ::getpid();
-  const pid_t plugin = ::fork();
+  // vfork: the plugin-to-be borrows our memory until its execve instead of copying it (a fork
+  // here cost ~0.2 ms of the sandbox's ~1.4). We are single-threaded and wait meanwhile;
+  // run_plugin() never returns (execve or _exit), touches none of our state that we read
+  // afterwards, and what it allocates on the way is simply never freed.
+  const pid_t plugin = ::vfork();
   if (plugin < 0) fail("fork", errno);
   if (plugin == 0) {
     ::close(sfd);
