@@ -143,7 +143,6 @@ Receipt start_receipt(const std::string& dispatch_id, const DispatchRequest& req
   Receipt r;
   r.dispatch_id = dispatch_id;
   r.plugin_id = handler.plugin_id;
-  r.plugin_version = handler.target ? handler.target->plugin_version() : std::string();
   r.hook = request.hook;
   r.tenant_id = request.context.tenant_id;
   r.work_item_id = request.context.work_item_id;
@@ -243,6 +242,7 @@ std::optional<ChainRun::Call> ChainRun::next() {
 
     const Clock::duration remaining = budget_ - (clock_.now() - started_);
     if (remaining <= Clock::duration::zero()) {
+      receipt.plugin_version = handler.target ? handler.target->plugin_version() : std::string();
       receipt.status = "skipped";
       receipt.error = ErrorCode::budget_exceeded;
       receipt.error_message =
@@ -286,6 +286,8 @@ void ChainRun::complete(const InvokeOutcome& outcome) {
   const FailPolicy policy = pending->policy;
   const auto duration = std::chrono::duration_cast<microseconds>(clock_.now() - pending->t0);
   receipt.duration = duration;
+  receipt.plugin_version =
+      outcome.plugin_version.empty() ? handler.target->plugin_version() : outcome.plugin_version;
 
   Settlement settlement;
   settlement.duration = duration;

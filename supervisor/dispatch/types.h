@@ -74,6 +74,9 @@ struct InvokeOutcome {
   Decision decision = Decision::proceed;
   std::string patch_json;  // empty: no patch
   std::string reason;
+  // The version the target had when it took (or refused) the call, read under the lock it
+  // takes anyway; empty: the dispatcher asks plugin_version() for the receipt.
+  std::string plugin_version;
 };
 
 // The dispatcher's verdict on one invocation, reported back so the target's guards see it.

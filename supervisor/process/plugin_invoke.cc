@@ -35,6 +35,7 @@ bool refused_before_call(ErrorCode code) {
 
 struct PluginRuntime::PreparedInvoke {
   std::shared_ptr<PluginProcess> proc;
+  std::string version;  // for the receipt, read with the rest
   host::InvocationRegistry::Ticket ticket;
   pv1::InvokeRequest request;
 };
@@ -42,33 +43,39 @@ struct PluginRuntime::PreparedInvoke {
 std::variant<InvokeOutcome, PluginRuntime::PreparedInvoke> PluginRuntime::prepare_invoke(
     const dispatch::Invocation& inv) {
   PreparedInvoke p;
-  std::string version;
   {
+    // The only lock of the call: the version goes with the outcome, so the dispatcher need not
+    // take it again through plugin_version().
     std::lock_guard lock(mu_);
+    auto refuse = [this](InvokeOutcome o) {
+      o.plugin_version = version_;
+      return o;
+    };
     if (!enabled_) {
       auto o = failure(ErrorCode::disabled, "plugin is disabled (" + disabled_reason_ + ")");
       // An operator's disable is a decision, not a failure: skip without the fail policy.
       o.skipped = disabled_reason_ == "operator";
-      return o;
+      return refuse(std::move(o));
     }
     if ((state_ != State::ready && state_ != State::circuit_open) || !process_) {
-      return failure(ErrorCode::load_error, "plugin is " + std::string(to_string(state_)) +
-                                                (last_error_.empty() ? "" : ": " + last_error_));
+      return refuse(
+          failure(ErrorCode::load_error, "plugin is " + std::string(to_string(state_)) +
+                                             (last_error_.empty() ? "" : ": " + last_error_)));
     }
     if (!breaker_.allow()) {
-      return failure(ErrorCode::circuit_open,
-                     "circuit open after " +
-                         std::to_string(config_.guards.breaker_failure_threshold) +
-                         " consecutive failures");
+      return refuse(failure(ErrorCode::circuit_open,
+                            "circuit open after " +
+                                std::to_string(config_.guards.breaker_failure_threshold) +
+                                " consecutive failures"));
     }
     p.proc = process_;
-    version = version_;  // here, not by plugin_version(): one lock per call is enough
+    p.version = version_;
     ++calls_;
   }
   // Host calls the plugin makes for this invocation must show this ticket's token; it dies
   // with the call, so a token kept by the plugin is worthless afterwards.
   p.ticket = env_.launch.host.invocations().issue(
-      host::CallScope{config_.id, std::move(version), inv.hook, inv.context.invocation_id,
+      host::CallScope{config_.id, p.version, inv.hook, inv.context.invocation_id,
                       inv.context.dispatch_id, inv.context.tenant_id, inv.context.work_item_id,
                       inv.context.run_id, std::chrono::steady_clock::now() + inv.timeout});
 
@@ -97,7 +104,9 @@ InvokeOutcome PluginRuntime::invoke(const dispatch::Invocation& inv) {
   call.set_deadline(std::chrono::system_clock::now() + inv.timeout);
   pv1::InvokeResponse resp;
   grpc::Status status = p.proc->stub().Invoke(&call, p.request, &resp);
-  return invoke_outcome(status, resp, p.proc, inv.context.invocation_id, inv.timeout);
+  auto outcome = invoke_outcome(status, resp, p.proc, inv.context.invocation_id, inv.timeout);
+  outcome.plugin_version = std::move(p.version);
+  return outcome;
 }
 
 namespace {
@@ -146,13 +155,14 @@ void PluginRuntime::invoke_async(const dispatch::Invocation& inv, InvokeDone don
   auto call = std::make_unique<AsyncInvoke>(
       p.proc, std::move(p.ticket),
       [self = shared_from_this(), done = std::move(done), id = inv.context.invocation_id,
-       timeout = inv.timeout](AsyncInvoke& c) {
+       timeout = inv.timeout, version = p.version](AsyncInvoke& c) {
         InvokeOutcome outcome;
         try {
           outcome = self->invoke_outcome(c.status, c.resp, c.proc, id, timeout);
         } catch (const std::exception& e) {
           outcome = failure(ErrorCode::execution_error, e.what());
         }
+        outcome.plugin_version = version;
         done(std::move(outcome));
       });
   AsyncInvoke* c = call.get();
