@@ -17,6 +17,7 @@
 #include "load.h"
 #include "plugvisor/hooks/v1/hooks.grpc.pb.h"
 #include "plugvisor/plugin/v1/plugin.grpc.pb.h"
+#include "process_cpu.h"
 #include "relay_server.h"
 #include "report.h"
 #include "spawn_bench.h"
@@ -39,6 +40,7 @@ struct Options {
   std::string sandbox = "off";
   bool json = false;
   int async_relay_threads = 1;
+  int dispatch_threads = 0;               // plugvisord's dispatch.threads; 0: its default
   std::string async_relay_poll_strategy;  // GRPC_POLL_STRATEGY for the async relay; "" inherits
 };
 
@@ -100,11 +102,23 @@ CallFn dispatch_call(hv1::Hooks::Stub& stub) {
 }
 
 // One row at one concurrency: what it calls (null if its process did not start, which leaves
-// the row empty) and where its figures go.
+// the row empty), the processes that answer it (their trees' CPU time is charged to the row),
+// and where its figures go.
 struct Row {
   const CallFn* call;
+  std::vector<pid_t> servers;
   std::optional<LoadStats>* out;
 };
+
+// Adds after - before to a running total, which becomes nullopt for good once a reading fails.
+template <typename T>
+void accumulate(std::optional<T>& total, const Result<T>& before, const Result<T>& after) {
+  if (total && before && after) {
+    *total += *after - *before;
+  } else {
+    total.reset();
+  }
+}
 
 // All rows at one concurrency, in interleaved slices (A B C A B C ...), so that load from
 // elsewhere on a shared machine falls on all of them alike and the ratios stay meaningful.
@@ -117,16 +131,32 @@ Status measure_rows(const std::vector<Row>& rows, int concurrency, const Options
     if (auto w = run_load(*row.call, concurrency, warmup); !w) return w.error();
   }
   std::vector<std::vector<LoadSample>> samples(rows.size());
+  // Per row: CPU time of its servers over its slices; nullopt once /proc could not be read.
+  std::vector<std::optional<nanoseconds>> cpu(rows.size(), nanoseconds{0});
+  std::vector<std::optional<uint64_t>> switches(rows.size(), uint64_t{0});
   for (int round = 0; round < o.rounds; ++round) {
     for (size_t i = 0; i < rows.size(); ++i) {
       if (rows[i].call == nullptr) continue;
+      const auto cpu_before = tree_cpu_time(rows[i].servers);
+      const auto switches_before = machine_context_switches();
       auto s = run_load(*rows[i].call, concurrency, slice);
       if (!s) return s.error();
+      const auto switches_after = machine_context_switches();
+      const auto cpu_after = tree_cpu_time(rows[i].servers);
+      accumulate(cpu[i], cpu_before, cpu_after);
+      accumulate(switches[i], switches_before, switches_after);
       samples[i].push_back(std::move(*s));
     }
   }
   for (size_t i = 0; i < rows.size(); ++i) {
-    if (rows[i].call != nullptr) *rows[i].out = summarise(concurrency, samples[i]);
+    if (rows[i].call == nullptr) continue;
+    LoadStats stats = summarise(concurrency, samples[i]);
+    if (stats.calls > 0) {
+      const auto calls = static_cast<double>(stats.calls);
+      if (cpu[i]) stats.server_cpu_us = duration<double, std::micro>(*cpu[i]).count() / calls;
+      if (switches[i]) stats.switches_per_call = static_cast<double>(*switches[i]) / calls;
+    }
+    *rows[i].out = stats;
   }
   return {};
 }
@@ -235,9 +265,9 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
   }
 
   progress("starting plugvisord (" + report.database + ") and waiting for the plugin");
-  auto sup = SupervisorRun::start(
-      {paths.plugvisord, paths.noop, tmp.path(), o.sandbox == "default" ? "" : o.sandbox},
-      std::chrono::seconds(90));
+  auto sup = SupervisorRun::start({paths.plugvisord, paths.noop, tmp.path(),
+                                   o.sandbox == "default" ? "" : o.sandbox, o.dispatch_threads},
+                                  std::chrono::seconds(90));
   std::unique_ptr<hv1::Hooks::Stub> hooks_stub;
   if (sup) {
     hooks_stub = hv1::Hooks::NewStub((*sup)->channel());
@@ -252,12 +282,19 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
   for (int c : {1, 16}) {
     progress("measuring at concurrency " + std::to_string(c));
     const bool one = c == 1;
+    // plugvisord's tree holds its plugin (through the runner) and, when embedded, its
+    // PostgreSQL, which writes the receipts.
     const std::vector<Row> rows = {
-        {&base, one ? &report.baseline_c1 : &report.baseline_c16},
-        {relay_stub ? &relayed : nullptr, one ? &report.relay_c1 : &report.relay_c16},
+        {&base, {echo->process.pid()}, one ? &report.baseline_c1 : &report.baseline_c16},
+        {relay_stub ? &relayed : nullptr,
+         relay ? std::vector{relay->front.pid(), relay->back.pid()} : std::vector<pid_t>{},
+         one ? &report.relay_c1 : &report.relay_c16},
         {async_stub ? &async_relayed : nullptr,
+         async_relay ? std::vector{async_relay->front.pid(), async_relay->back.pid()}
+                     : std::vector<pid_t>{},
          one ? &report.async_relay_c1 : &report.async_relay_c16},
-        {hooks_stub ? &disp : nullptr, one ? &report.dispatch_c1 : &report.dispatch_c16}};
+        {hooks_stub ? &disp : nullptr, sup ? std::vector{(*sup)->pid()} : std::vector<pid_t>{},
+         one ? &report.dispatch_c1 : &report.dispatch_c16}};
     if (auto s = measure_rows(rows, c, o, quick); !s) {
       report.errors.push_back("concurrency " + std::to_string(c) + ": " + s.error().message);
       break;
@@ -335,6 +372,9 @@ int run(int argc, char** argv) {
   cli.add_option("--async-relay-threads", o.async_relay_threads,
                  "completion-queue threads of the experimental async relay row (default 1)")
       ->check(CLI::Range(1, 16));
+  cli.add_option("--dispatch-threads", o.dispatch_threads,
+                 "plugvisord's dispatch.threads in the generated config (default: plugvisord's)")
+      ->check(CLI::Range(1, 64));
   cli.add_option("--async-relay-poll-strategy", o.async_relay_poll_strategy,
                  "GRPC_POLL_STRATEGY for the async relay process only (default: inherited)");
   cli.add_flag("--async-relay-server", async_relay_server,

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,11 @@ struct LoadStats {
   double p50_us = 0;
   double p99_us = 0;
   double calls_per_s = 0;
+  // CPU time of the processes that serve the row (see Row::servers), per call; nullopt when it
+  // could not be read.
+  std::optional<double> server_cpu_us;
+  // Context switches on the whole machine per call (machine_context_switches()).
+  std::optional<double> switches_per_call;
 };
 
 LoadStats summarise(int concurrency, const std::vector<LoadSample>& samples);

@@ -36,13 +36,25 @@ std::optional<double> rate(const std::optional<LoadStats>& s) {
   return s ? std::optional(s->calls_per_s) : std::nullopt;
 }
 
+std::optional<double> cpu(const std::optional<LoadStats>& s) {
+  return s ? s->server_cpu_us : std::nullopt;
+}
+
+std::optional<double> switches(const std::optional<LoadStats>& s) {
+  return s ? s->switches_per_call : std::nullopt;
+}
+
+const char* const kLoadRowFormat =
+    "{:<40} {:>3} {:>9} {:>9} {:>10} {:>9} {:>10} {:>8} {:>9} {:>8}\n";
+
 void load_row(std::string& out, const char* name, int c, const std::optional<LoadStats>& row,
               const std::optional<LoadStats>& base) {
   const std::optional<double> p99 = row ? std::optional(row->p99_us) : std::nullopt;
-  out += fmt::format("{:<40} {:>3} {:>9} {:>9} {:>10} {:>9} {:>10}\n", name, c,
-                     maybe(p50(row), "{:.1f}"), maybe(p99, "{:.1f}"), maybe(rate(row), "{:.0f}"),
+  out += fmt::format(fmt::runtime(kLoadRowFormat), name, c, maybe(p50(row), "{:.1f}"),
+                     maybe(p99, "{:.1f}"), maybe(rate(row), "{:.0f}"),
                      maybe(ratio(p50(row), p50(base)), "{:.2f}x"),
-                     maybe(ratio(rate(row), rate(base)), "{:.2f}x"));
+                     maybe(ratio(rate(row), rate(base)), "{:.2f}x"), maybe(cpu(row), "{:.0f}"),
+                     maybe(ratio(cpu(row), cpu(base)), "{:.2f}x"), maybe(switches(row), "{:.1f}"));
 }
 
 json load_json(const std::optional<LoadStats>& row, const std::optional<LoadStats>& base) {
@@ -54,6 +66,9 @@ json load_json(const std::optional<LoadStats>& row, const std::optional<LoadStat
             {"calls_per_s", row->calls_per_s}};
   if (auto r = ratio(p50(row), p50(base))) j["p50_ratio"] = *r;
   if (auto r = ratio(rate(row), rate(base))) j["throughput_ratio"] = *r;
+  if (row->server_cpu_us) j["server_cpu_us_per_call"] = *row->server_cpu_us;
+  if (auto r = ratio(cpu(row), cpu(base))) j["server_cpu_ratio"] = *r;
+  if (row->switches_per_call) j["context_switches_per_call"] = *row->switches_per_call;
   return j;
 }
 
@@ -100,8 +115,8 @@ std::string format_table(const Report& r) {
       "plugvisor dispatch bench: {:.1f} s per row in {} interleaved round(s), {} spawn samples, "
       "database: {}, sandbox: {}\n\n",
       r.duration_s, r.rounds, r.spawn_samples, r.database.empty() ? "-" : r.database, r.sandbox);
-  out += fmt::format("{:<40} {:>3} {:>9} {:>9} {:>10} {:>9} {:>10}\n", "row", "c", "p50 us",
-                     "p99 us", "calls/s", "p50/base", "rate/base");
+  out += fmt::format(fmt::runtime(kLoadRowFormat), "row", "c", "p50 us", "p99 us", "calls/s",
+                     "p50/base", "rate/base", "cpu us", "cpu/base", "cs/call");
   load_row(out, kBaselineName, 1, r.baseline_c1, r.baseline_c1);
   load_row(out, kRelayName, 1, r.relay_c1, r.baseline_c1);
   load_row(out, kAsyncRelayName, 1, r.async_relay_c1, r.baseline_c1);

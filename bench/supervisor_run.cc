@@ -24,9 +24,13 @@ std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 std::string config_yaml(const SupervisorPaths& paths, const std::string& address) {
   std::string sandbox;
   if (!paths.sandbox_mode.empty()) sandbox = "sandbox:\n  mode: " + paths.sandbox_mode + "\n";
+  std::string dispatch;
+  if (paths.dispatch_threads > 0) {
+    dispatch = "dispatch:\n  threads: " + std::to_string(paths.dispatch_threads) + "\n";
+  }
   return "listen: " + quoted(address) + "\n" +                       //
          "state_dir: " + quoted(paths.work_dir + "/state") + "\n" +  //
-         sandbox +                                                   //
+         sandbox + dispatch +                                        //
          "plugins:\n"
          "  - id: noop\n"
          "    executable: " +

@@ -19,6 +19,8 @@ struct SupervisorPaths {
   std::string work_dir;  // the temp dir: config, log, api socket, state (embedded cluster)
   // The config's `sandbox: {mode: ...}`: "off", "enforce", or "" to leave the key out.
   std::string sandbox_mode;
+  // The config's `dispatch: {threads: N}`; 0 leaves the key out (plugvisord's default).
+  int dispatch_threads = 0;
 };
 
 class SupervisorRun {
@@ -31,6 +33,7 @@ class SupervisorRun {
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   const std::string& log_path() const { return log_path_; }
   std::string database() const { return database_; }
+  pid_t pid() const { return process_.pid(); }
 
   // SIGTERM and wait; plugvisord's wait status, or an error if it did not exit in time.
   Result<int> stop(std::chrono::seconds timeout);
