@@ -2,6 +2,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "app/options.h"
@@ -10,6 +11,11 @@
 
 int main(int argc, char** argv) {
   using namespace plugvisor;
+  // Before anything starts gRPC. The servers other than Dispatch's leave their I/O to the
+  // Dispatch queue's threads (host/host_server.cc), which reach every connection only under
+  // epoll1, where all pollers share one epoll set. It is gRPC's default on Linux; this makes
+  // sure an inherited GRPC_POLL_STRATEGY cannot leave the plugins' host connections unpolled.
+  ::setenv("GRPC_POLL_STRATEGY", "epoll1", /*overwrite=*/1);
   auto parsed = app::parse_options(argc, argv);
   if (std::holds_alternative<int>(parsed)) return std::get<int>(parsed);
   auto& options = std::get<app::Options>(parsed);

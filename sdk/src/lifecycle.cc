@@ -16,7 +16,9 @@ void Lifecycle::release(std::multiset<std::string>::iterator it) {
   std::lock_guard lock(mu_);
   if (stop_) answering_while_stopping_ = true;  // a drained invocation's answer follows
   in_flight_.erase(it);
-  if (in_flight_.empty()) cv_.notify_all();
+  // Only drain() waits for this, and only once a stop was requested. Waking the main thread
+  // (parked in wait_for_stop) after every call would cost a futex wake-up per call.
+  if (stop_ && in_flight_.empty()) cv_.notify_all();
 }
 
 std::vector<std::string> Lifecycle::in_flight() const {
@@ -69,7 +71,7 @@ void Lifecycle::call_started() {
 
 void Lifecycle::call_finished() {
   std::lock_guard lock(mu_);
-  if (--open_calls_ == 0) cv_.notify_all();
+  if (--open_calls_ == 0 && stop_) cv_.notify_all();  // see release()
 }
 
 bool Lifecycle::wait_calls_finished(std::chrono::steady_clock::time_point deadline) {

@@ -59,8 +59,8 @@ struct StateQuota {
 // The plugin's use of the AI chat proxy. Absent from the config: not allowed.
 struct AiPolicy {
   bool allowed = false;
-  std::string model;                  // empty: the upstream's default model
-  std::optional<double> temperature;  // used when the call sets none
+  std::string model;                      // empty: the upstream's default model
+  std::optional<double> temperature;      // used when the call sets none
   uint64_t max_input_bytes = 256 * 1024;  // messages + tools as sent upstream
   uint32_t max_retries = 2;               // on 429, 5xx and transport errors
   milliseconds backoff_initial{250};      // doubled per retry, capped at backoff_max
@@ -107,7 +107,7 @@ struct AiUpstreamConfig {
 // Mechanism names as `plugvisord --check-sandbox` prints them.
 inline const std::vector<std::string>& all_sandbox_mechanisms() {
   static const std::vector<std::string> names = {
-      "user_ns", "pid_ns",   "mount_ns",     "net_ns", "ipc_ns",  "uts_ns",
+      "user_ns",   "pid_ns",  "mount_ns", "net_ns",       "ipc_ns",  "uts_ns",
       "cgroup_ns", "seccomp", "landlock", "no_new_privs", "cgroups", "rlimits"};
   return names;
 }
@@ -167,8 +167,9 @@ struct SupervisorConfig {
   ReceiptWriterConfig receipts;
   dispatch::DispatchLimits limits;
   // Threads that run Dispatch calls and their Invokes (dispatch.threads): none of them ever
-  // waits on a plugin, so a few serve any number of concurrent calls.
-  int dispatch_threads = 2;
+  // waits on a plugin, so one serves any number of concurrent calls. More threads take turns at
+  // polling, and every turn is a wake-up on the hot path (docs/decisions.md).
+  int dispatch_threads = 1;
   dispatch::HookCatalog catalog = dispatch::HookCatalog::defaults();
   SandboxConfig sandbox;
   std::map<std::string, SecretSource> secrets;  // by the name plugins reference

@@ -29,6 +29,13 @@ grpc::Status to_status(const HostError& e) {
 HostServer::HostServer() {
   grpc::ServerBuilder builder;
   builder.RegisterService(this);
+  // A sync-only server keeps threads of its own polling for I/O. Under epoll1 every poller in
+  // the process handles every fd, so those threads would take turns with Dispatch's queue
+  // threads at reading the hooks and plugin connections, and each turn costs a thread wake-up
+  // on the hot path. A server that also has an async queue ("hybrid") leaves the polling to
+  // the process's async threads (plugvisord's Dispatch queue); its handlers still run on their
+  // own threads. plugvisord pins epoll1 (main.cc), where any poller reads any fd.
+  unpolled_cq_ = builder.AddCompletionQueue(/*is_frequently_polled=*/true);
   server_ = builder.BuildAndStart();
 }
 
@@ -40,6 +47,16 @@ void HostServer::shutdown() {
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     server_.reset();
+  }
+  if (unpolled_cq_) {
+    // gRPC requires a queue to be shut down and drained before it is destroyed; nothing was
+    // ever requested on this one, so only the shutdown event comes out.
+    unpolled_cq_->Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (unpolled_cq_->Next(&tag, &ok)) {
+    }
+    unpolled_cq_.reset();
   }
 }
 
@@ -97,8 +114,8 @@ hostcall::HostResult<HostServer::Call> HostServer::admit(const grpc::ServerConte
   const auto client_deadline = ctx.deadline();
   if (client_deadline != std::chrono::system_clock::time_point::max()) {
     const auto left = client_deadline - std::chrono::system_clock::now();
-    call.deadline = std::min(call.deadline,
-                             now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
+    call.deadline = std::min(
+        call.deadline, now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
   }
   if (call.deadline <= now) return hostcall::deadline("the invocation's deadline has passed");
   return call;

@@ -70,7 +70,8 @@ class HostServer final : public plugvisor::host::v1::Host::Service {
   HostCounters counters(const std::string& plugin_id) const;
   void shutdown();
 
-  grpc::Status Log(grpc::ServerContext* ctx, const v1::LogRequest* req, v1::LogResponse* resp) override;
+  grpc::Status Log(grpc::ServerContext* ctx, const v1::LogRequest* req,
+                   v1::LogResponse* resp) override;
   grpc::Status StateGet(grpc::ServerContext* ctx, const v1::StateGetRequest* req,
                         v1::StateGetResponse* resp) override;
   grpc::Status StatePut(grpc::ServerContext* ctx, const v1::StatePutRequest* req,
@@ -99,12 +100,14 @@ class HostServer final : public plugvisor::host::v1::Host::Service {
                                    const std::string& token, bool tenant_required);
   // Counts the call and turns an outcome into the answer; a denial is also recorded.
   grpc::Status finish(const grpc::ServerContext& ctx, const std::string& method,
-                      const hostcall::HostResult<Call>& call,
-                      const hostcall::HostStatus& outcome);
+                      const hostcall::HostResult<Call>& call, const hostcall::HostStatus& outcome);
   void record_denial(const std::string& method, const std::optional<Call>& call,
                      const std::string& caller_id, const hostcall::HostError& error);
   bool take_emit_token(const std::string& plugin_id);
 
+  // Never read: its presence makes this a "hybrid" server, whose sync handlers take requests
+  // from gRPC without polling threads of their own (see the constructor).
+  std::unique_ptr<grpc::ServerCompletionQueue> unpolled_cq_;
   std::unique_ptr<grpc::Server> server_;
   HostServices services_;
   InvocationRegistry invocations_;

@@ -144,7 +144,7 @@ TEST_CASE("an empty file is the built-in defaults") {
   CHECK(r->listen == "127.0.0.1:7701");
   CHECK(r->plugins.empty());
   CHECK(r->catalog.all().size() == 11);
-  CHECK(r->dispatch_threads == 2);
+  CHECK(r->dispatch_threads == 1);
   CHECK(r->limits.default_budget == 8000ms);
 }
 
