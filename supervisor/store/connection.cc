@@ -155,6 +155,29 @@ Status Connection::exec_script(const std::string& sql) {
   return ok_status();
 }
 
+Status Connection::copy_in(const std::string& copy_sql, const std::string& data) {
+  last_sqlstate_.clear();
+  if (!conn_) return Error{"COPY on a closed connection"};
+  {
+    QueryResult started(PQexec(conn_.get(), copy_sql.c_str()));
+    if (PQresultStatus(started.raw()) != PGRES_COPY_IN) {
+      return query_error(started.raw(), "COPY failed to start");
+    }
+  }
+  // libpq buffers and sends; in blocking mode these return -1 only when the connection broke.
+  const bool sent = PQputCopyData(conn_.get(), data.data(), static_cast<int>(data.size())) == 1 &&
+                    PQputCopyEnd(conn_.get(), nullptr) == 1;
+  // The server's verdict on the whole COPY, then the end of the command's results.
+  std::optional<Error> failed;
+  while (PGresult* raw = PQgetResult(conn_.get())) {
+    QueryResult result(raw);
+    if (!failed && !result.ok()) failed = query_error(result.raw(), "COPY failed");
+  }
+  if (failed) return *failed;
+  if (!sent) return Error{"COPY failed: " + std::string(PQerrorMessage(conn_.get()))};
+  return ok_status();
+}
+
 bool Connection::healthy() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
 
 std::string redact_url(const std::string& url) {

@@ -41,6 +41,9 @@ class Connection {
                            const std::vector<std::optional<std::string>>& params = {});
   // Runs a script of several statements without parameters (migrations).
   Status exec_script(const std::string& sql);
+  // Runs `copy_sql` (a COPY ... FROM STDIN) and sends it `data` (in the statement's format).
+  // All of it is loaded or, on error, none of it.
+  Status copy_in(const std::string& copy_sql, const std::string& data);
   bool healthy() const;
   // SQLSTATE of the last failed exec/exec_script ("" if none or if the connection broke
   // before the server answered). Lets callers tell bad data (class 22/23) from an outage.

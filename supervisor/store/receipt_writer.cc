@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "store/copy_text.h"
 #include "store/store_util.h"
 
 namespace plugvisor::store {
@@ -13,44 +14,41 @@ namespace {
 constexpr int kConnectTimeoutSeconds = 2;
 constexpr size_t kMaxErrorMessageBytes = 4096;
 
-// One statement per batch: the rows travel as one jsonb array. WITH ORDINALITY keeps the
-// array's order, so receipt ids follow submission order.
-constexpr const char* kInsertBatch = R"sql(
-INSERT INTO receipts (at, dispatch_id, plugin_id, plugin_version, hook, status, error_code,
-                      error_message, duration_us, tenant_id, work_item_id, run_id,
-                      mutated_paths, fail_policy)
-SELECT CASE WHEN (r->>'at_ms')::bigint > 0
-            THEN 'epoch'::timestamptz + (r->>'at_ms')::bigint * interval '1 millisecond'
-            ELSE now() END,
-       r->>'dispatch_id', r->>'plugin_id', r->>'plugin_version', r->>'hook', r->>'status',
-       NULLIF(r->>'error_code', ''), NULLIF(r->>'error_message', ''),
-       (r->>'duration_us')::bigint, NULLIF(r->>'tenant_id', ''), NULLIF(r->>'work_item_id', ''),
-       NULLIF(r->>'run_id', ''), r->'mutated_paths', r->>'fail_policy'
-FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(r, ord)
-ORDER BY ord)sql";
+// Rows in submission order, so receipt ids (bigserial) follow it.
+constexpr const char* kCopyReceipts =
+    "COPY receipts (at, dispatch_id, plugin_id, plugin_version, hook, status, error_code, "
+    "error_message, duration_us, tenant_id, work_item_id, run_id, mutated_paths, fail_policy) "
+    "FROM STDIN";
 
-nlohmann::json to_json(const dispatch::Receipt& r) {
-  using detail::without_nul;
+// An empty optional field is stored as NULL, as plugvisorctl and the admin API expect.
+void value_or_null(copy_text::Row& row, std::string_view text) {
+  if (text.empty()) {
+    row.null();
+  } else {
+    row.value(text);
+  }
+}
+
+void append_receipt(std::string& out, const dispatch::Receipt& r, int64_t now_ms) {
   nlohmann::json paths = nlohmann::json::array();
-  for (const auto& p : r.mutated_paths) paths.push_back(without_nul(p));
-  std::string message = without_nul(r.error_message);
-  if (message.size() > kMaxErrorMessageBytes) message.resize(kMaxErrorMessageBytes);
-  return {
-      {"at_ms", r.at_unix_ms},
-      {"dispatch_id", without_nul(r.dispatch_id)},
-      {"plugin_id", without_nul(r.plugin_id)},
-      {"plugin_version", without_nul(r.plugin_version)},
-      {"hook", without_nul(r.hook)},
-      {"status", without_nul(r.status)},
-      {"error_code", std::string(dispatch::to_string(r.error))},
-      {"error_message", std::move(message)},
-      {"duration_us", static_cast<int64_t>(r.duration.count())},
-      {"tenant_id", without_nul(r.tenant_id)},
-      {"work_item_id", without_nul(r.work_item_id)},
-      {"run_id", without_nul(r.run_id)},
-      {"mutated_paths", std::move(paths)},
-      {"fail_policy", std::string(dispatch::to_string(r.fail_policy))},
-  };
+  for (const auto& p : r.mutated_paths) paths.push_back(p);
+  const std::string_view message =
+      std::string_view(r.error_message).substr(0, kMaxErrorMessageBytes);
+  copy_text::Row row(out);
+  row.value(copy_text::timestamp(r.at_unix_ms > 0 ? r.at_unix_ms : now_ms))
+      .value(r.dispatch_id)
+      .value(r.plugin_id)
+      .value(r.plugin_version)
+      .value(r.hook)
+      .value(r.status);
+  value_or_null(row, dispatch::to_string(r.error));
+  value_or_null(row, message);
+  row.value(std::to_string(r.duration.count()));
+  value_or_null(row, r.tenant_id);
+  value_or_null(row, r.work_item_id);
+  value_or_null(row, r.run_id);
+  row.value(detail::jsonb_text(paths)).value(dispatch::to_string(r.fail_policy));
+  row.end();
 }
 
 }  // namespace
@@ -176,13 +174,16 @@ void ReceiptWriter::loop() {
 
 bool ReceiptWriter::write_one_batch(std::unique_lock<std::mutex>& lock, Connection& conn) {
   const size_t n = std::min(queue_.size(), config_.batch_size);
-  nlohmann::json rows = nlohmann::json::array();
-  for (size_t i = 0; i < n; ++i) rows.push_back(to_json(queue_[i]));
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  std::string rows;
+  for (size_t i = 0; i < n; ++i) append_receipt(rows, queue_[i], now_ms);
   // The batch stays at the front of the queue while it is written: submit() only appends,
   // and only this thread removes.
   in_flight_ = n;
   lock.unlock();
-  auto inserted = conn.exec(kInsertBatch, {detail::jsonb_text(rows)});
+  const Status inserted = conn.copy_in(kCopyReceipts, rows);
   lock.lock();
   in_flight_ = 0;
   if (inserted.ok()) {

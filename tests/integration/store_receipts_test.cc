@@ -8,6 +8,7 @@
 #include "store/state_store.h"
 
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 using plugvisor::dispatch::ErrorCode;
 using plugvisor::dispatch::FailPolicy;
 using plugvisor::dispatch::Receipt;
@@ -103,6 +104,46 @@ TEST_CASE("a receipt round-trips with every field") {
   CHECK(got.mutated_paths == r.mutated_paths);
   CHECK(got.fail_policy == r.fail_policy);
   CHECK(got.at_unix_ms == r.at_unix_ms);
+}
+
+TEST_CASE("a plugin's hostile bytes reach the database readable, and nothing else is lost") {
+  auto cluster = TestCluster::start();
+  migrate(*cluster);
+
+  // Everything COPY's text format gives meaning to, plus what PostgreSQL refuses outright.
+  Receipt hostile = make_receipt(1);
+  hostile.status = "failed";
+  hostile.error = ErrorCode::execution_error;
+  hostile.error_message = "tab\tnewline\ncr\rbackslash\\ \\N bad\xFF nul"s + '\0' + "end";
+  hostile.mutated_paths = {"/a\tb", "/quote\"and\\"};
+  hostile.tenant_id = "";  // optional fields left empty are NULL
+  Receipt after = make_receipt(2);
+
+  {
+    ReceiptWriter writer(cluster->url(), writer_config(100, 10));
+    writer.submit({hostile, after});
+    REQUIRE(writer.flush(10s));
+    CHECK(writer.stats().written == 2);
+    CHECK(writer.stats().dropped == 0);
+  }
+  StateStore store(cluster->url());
+  REQUIRE(store.open(10s).ok());
+  auto listed = store.list_receipts(ReceiptFilter{});
+  REQUIRE(listed.ok());
+  REQUIRE(listed->size() == 2);
+  // Newest first.
+  const Receipt& got = listed->back().receipt;
+  CHECK(got.dispatch_id == hostile.dispatch_id);
+  CHECK(got.error_message == "tab\tnewline\ncr\rbackslash\\ \\N bad\xEF\xBF\xBD nulend");
+  CHECK(got.mutated_paths == hostile.mutated_paths);
+  CHECK(got.tenant_id.empty());
+  CHECK(listed->front().receipt.dispatch_id == after.dispatch_id);
+
+  auto conn = Connection::open(cluster->url());
+  REQUIRE(conn.ok());
+  auto nulls = conn->exec("SELECT count(*) FROM receipts WHERE tenant_id IS NULL");
+  REQUIRE(nulls.ok());
+  CHECK(nulls->int64(0, 0) == 2);
 }
 
 TEST_CASE("receipts are written in batches, in submission order") {
