@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <vector>
 
 #include "store/copy_text.h"
 #include "store/store_util.h"
@@ -30,8 +31,9 @@ void value_or_null(copy_text::Row& row, std::string_view text) {
 }
 
 void append_receipt(std::string& out, const dispatch::Receipt& r, int64_t now_ms) {
+  // jsonb refuses \u0000, and a path is a plugin's patch key, so it may hold NUL.
   nlohmann::json paths = nlohmann::json::array();
-  for (const auto& p : r.mutated_paths) paths.push_back(p);
+  for (const auto& p : r.mutated_paths) paths.push_back(detail::without_nul(p));
   const std::string_view message =
       std::string_view(r.error_message).substr(0, kMaxErrorMessageBytes);
   copy_text::Row row(out);
@@ -174,15 +176,20 @@ void ReceiptWriter::loop() {
 
 bool ReceiptWriter::write_one_batch(std::unique_lock<std::mutex>& lock, Connection& conn) {
   const size_t n = std::min(queue_.size(), config_.batch_size);
+  // The batch stays at the front of the queue while it is written: submit() only appends, and
+  // only this thread removes. A deque's push_back keeps references to its elements valid, so
+  // the batch is encoded after the lock is let go: submit() runs on the dispatch path and must
+  // not wait while 500 receipts are turned into text.
+  std::vector<const dispatch::Receipt*> batch;
+  batch.reserve(n);
+  for (size_t i = 0; i < n; ++i) batch.push_back(&queue_[i]);
+  in_flight_ = n;
+  lock.unlock();
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
   std::string rows;
-  for (size_t i = 0; i < n; ++i) append_receipt(rows, queue_[i], now_ms);
-  // The batch stays at the front of the queue while it is written: submit() only appends,
-  // and only this thread removes.
-  in_flight_ = n;
-  lock.unlock();
+  for (const dispatch::Receipt* r : batch) append_receipt(rows, *r, now_ms);
   const Status inserted = conn.copy_in(kCopyReceipts, rows);
   lock.lock();
   in_flight_ = 0;

@@ -118,6 +118,8 @@ TEST_CASE("a plugin's hostile bytes reach the database readable, and nothing els
   hostile.mutated_paths = {"/a\tb", "/quote\"and\\"};
   hostile.tenant_id = "";  // optional fields left empty are NULL
   Receipt after = make_receipt(2);
+  // A patch key may hold NUL; jsonb cannot, and must not cost the batch.
+  after.mutated_paths = {"/nul"s + '\0' + "key"};
 
   {
     ReceiptWriter writer(cluster->url(), writer_config(100, 10));
@@ -138,6 +140,7 @@ TEST_CASE("a plugin's hostile bytes reach the database readable, and nothing els
   CHECK(got.mutated_paths == hostile.mutated_paths);
   CHECK(got.tenant_id.empty());
   CHECK(listed->front().receipt.dispatch_id == after.dispatch_id);
+  CHECK(listed->front().receipt.mutated_paths == std::vector<std::string>{"/nulkey"});
 
   auto conn = Connection::open(cluster->url());
   REQUIRE(conn.ok());
