@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "api/convert.h"
 
 namespace plugvisor::api {
@@ -14,14 +16,16 @@ namespace {
 // that a burst of concurrent calls never waits for a re-post.
 constexpr int kDispatchSlots = 16;
 
-dispatch::DispatchRequest to_request(const hv1::DispatchRequest& req) {
+// Takes the payload out of `req` (up to the payload cap) rather than copying it; the call keeps
+// only the hook name for its log lines.
+dispatch::DispatchRequest to_request(hv1::DispatchRequest& req) {
   dispatch::DispatchRequest request;
   request.hook = req.hook();
   request.context.tenant_id = req.context().tenant_id();
   request.context.work_item_id = req.context().work_item_id();
   request.context.run_id = req.context().run_id();
   for (const auto& [k, v] : req.context().attributes()) request.context.attributes[k] = v;
-  request.data_json = req.data_json();
+  request.data_json = std::move(*req.mutable_data_json());
   request.budget = std::chrono::milliseconds(req.budget_ms());
   return request;
 }
