@@ -1,10 +1,11 @@
 #include "api/admin_service.h"
 
-#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <future>
 #include <set>
-#include <spdlog/spdlog.h>
 
 #include "api/convert.h"
 #include "host/ai/usage_store.h"
@@ -75,21 +76,23 @@ grpc::Status AdminService::lifecycle(const std::string& id, const char* what,
 
 grpc::Status AdminService::Enable(grpc::ServerContext*, const av1::PluginRequest* req,
                                   av1::PluginResponse* resp) {
-  return lifecycle(req->id(), "enable", [](auto& p) { return p.enable(); }, resp);
+  return lifecycle(
+      req->id(), "enable", [](auto& p) { return p.enable(); }, resp);
 }
 
 grpc::Status AdminService::Disable(grpc::ServerContext*, const av1::PluginRequest* req,
                                    av1::PluginResponse* resp) {
-  return lifecycle(req->id(), "disable", [](auto& p) { return p.disable(); }, resp);
+  return lifecycle(
+      req->id(), "disable", [](auto& p) { return p.disable(); }, resp);
 }
 
 grpc::Status AdminService::Restart(grpc::ServerContext*, const av1::PluginRequest* req,
                                    av1::PluginResponse* resp) {
-  return lifecycle(req->id(), "restart", [](auto& p) { return p.restart(); }, resp);
+  return lifecycle(
+      req->id(), "restart", [](auto& p) { return p.restart(); }, resp);
 }
 
-grpc::Status AdminService::WatchEvents(grpc::ServerContext* ctx,
-                                       const av1::WatchEventsRequest* req,
+grpc::Status AdminService::WatchEvents(grpc::ServerContext* ctx, const av1::WatchEventsRequest* req,
                                        grpc::ServerWriter<av1::Event>* writer) {
   // Subscribe before reading history, so nothing falls between the two; ids dedupe the overlap.
   auto sub = deps_.events.subscribe(req->plugin_id(), req->kind_prefix());
@@ -101,7 +104,8 @@ grpc::Status AdminService::WatchEvents(grpc::ServerContext* ctx,
 
   std::set<std::string> replayed;
   if (req->replay() > 0) {
-    store::EventFilter filter{req->plugin_id(), req->kind_prefix(), std::min(req->replay(), 10000u)};
+    store::EventFilter filter{req->plugin_id(), req->kind_prefix(),
+                              std::min(req->replay(), 10000u)};
     auto history = deps_.store.recent_events(filter);
     if (!history) {
       if (!req->follow()) return {grpc::StatusCode::UNAVAILABLE, history.error().message};
@@ -138,7 +142,8 @@ grpc::Status AdminService::ListReceipts(grpc::ServerContext*, const av1::ListRec
     try {
       filter.before_id = std::stoll(req->cursor());
     } catch (const std::exception&) {
-      return {grpc::StatusCode::INVALID_ARGUMENT, "cursor '" + req->cursor() + "' is not one of ours"};
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "cursor '" + req->cursor() + "' is not one of ours"};
     }
   }
   auto rows = deps_.store.list_receipts(filter);
@@ -172,6 +177,15 @@ grpc::Status AdminService::Doctor(grpc::ServerContext*, const av1::DoctorRequest
                          "not start");
     }
   }
+  if (deps_.landlock_audit != nullptr) {
+    // Not a mechanism (nothing is stopped by it) but how the operator learns what Landlock
+    // stopped, so it is listed with them and never required.
+    const auto audit = deps_.landlock_audit->status();
+    auto* m = resp->add_mechanisms();
+    m->set_name("landlock_audit");
+    m->set_available(audit.observable);
+    m->set_detail(audit.detail);
+  }
   resp->set_probe_json(sb.mechanisms.raw.dump());
   for (const auto& p : deps_.plugins.snapshots()) {
     if (p.sandbox == "off") {
@@ -187,11 +201,13 @@ grpc::Status AdminService::Doctor(grpc::ServerContext*, const av1::DoctorRequest
   }
   auto stats = deps_.receipts.stats();
   if (!deps_.store.connected() || !stats.connected) {
-    resp->add_problems("the database (" + deps_.database + ") is not reachable; receipts and events are queued");
+    resp->add_problems("the database (" + deps_.database +
+                       ") is not reachable; receipts and events are queued");
   }
   if (stats.dropped > 0) {
-    resp->add_problems(std::to_string(stats.dropped) +
-                       " receipts were dropped (queue full or rejected); raise receipts.queue_capacity");
+    resp->add_problems(
+        std::to_string(stats.dropped) +
+        " receipts were dropped (queue full or rejected); raise receipts.queue_capacity");
   }
   return grpc::Status::OK;
 }

@@ -9,6 +9,7 @@
 #include "events/event_log.h"
 #include "plugvisor/admin/v1/admin.grpc.pb.h"
 #include "process/plugin_manager.h"
+#include "sandbox/landlock_audit.h"
 #include "sandbox/plan.h"
 #include "store/receipt_writer.h"
 
@@ -33,6 +34,7 @@ struct AdminDeps {
   const sandbox::SandboxContext& sandbox;
   const host::HostServer* host = nullptr;  // host.v1 counters in each plugin's status
   host::UsageStore* usage = nullptr;       // AI token usage (Usage)
+  const sandbox::LandlockAuditWatch* landlock_audit = nullptr;  // for Doctor
 };
 
 class AdminService final : public plugvisor::admin::v1::Admin::Service {

@@ -27,6 +27,7 @@
 #include "host/host_server.h"
 #include "process/plugin_manager.h"
 #include "process/reaper.h"
+#include "sandbox/landlock_audit.h"
 #include "sandbox/netns.h"
 #include "sandbox/plan.h"
 #include "store/receipt_writer.h"
@@ -97,6 +98,16 @@ sandbox::Mechanisms probe_sandbox(process::Reaper& reaper, const std::string& ru
   return std::move(*m);
 }
 
+// A plugin's denial as its event; the uid is within the plugins' range (the watch checks).
+void record_landlock_denial(events::EventLog& events, const config::SupervisorConfig& config,
+                            const sandbox::LandlockDenial& denial, uint64_t suppressed) {
+  const std::string& id = config.plugins[denial.uid - config.sandbox.uid_base].id;
+  nlohmann::json detail = denial.detail;
+  if (suppressed > 0) detail["suppressed_before"] = suppressed;
+  spdlog::warn("plugin {}: Landlock denied {}", id, detail.dump());
+  events.emit(id, "landlock_denied", "", std::move(detail));
+}
+
 }  // namespace
 
 int check_sandbox(config::SupervisorConfig config) {
@@ -110,6 +121,8 @@ int check_sandbox(config::SupervisorConfig config) {
   auto missing = m.missing(config.sandbox.require);
   std::string required;
   for (const auto& r : config.sandbox.require) required += (required.empty() ? "" : ", ") + r;
+  std::printf("landlock denials: %s\n",
+              sandbox::LandlockAuditWatch::probe(m.landlock_abi).detail.c_str());
   std::printf("required by %s: %s\n", config.source.c_str(), required.c_str());
   if (missing.empty()) {
     std::printf("ok: every required mechanism is available\n");
@@ -192,6 +205,14 @@ int run_supervisor(config::SupervisorConfig config) {
   }
 
   events::EventLog events(state_store);
+  // After `events`, so it stops before the log it writes to.
+  sandbox::LandlockAuditWatch landlock_audit(
+      sandbox_ctx.mechanisms.landlock_abi,
+      {config.sandbox.uid_base, static_cast<uint32_t>(config.plugins.size())},
+      [&events, &config](const sandbox::LandlockDenial& denial, uint64_t suppressed) {
+        record_landlock_denial(events, config, denial, suppressed);
+      });
+  spdlog::info("landlock denials: {}", landlock_audit.status().detail);
   auto host_stack = HostStack::build(config, db->url);
   if (!host_stack) {
     spdlog::critical("{}", host_stack.error().message);
@@ -234,9 +255,9 @@ int run_supervisor(config::SupervisorConfig config) {
     host_server.configure(std::move(services));
   }
   api::HooksService hooks_service(dispatcher);
-  api::AdminService admin_service(
-      api::AdminDeps{loop.io(), plugins, state_store, receipts, events, kVersion, db->description,
-                     started_at, shutting_down, sandbox_ctx, &host_server, (*host_stack)->usage()});
+  api::AdminService admin_service(api::AdminDeps{
+      loop.io(), plugins, state_store, receipts, events, kVersion, db->description, started_at,
+      shutting_down, sandbox_ctx, &host_server, (*host_stack)->usage(), &landlock_audit});
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);

@@ -168,10 +168,10 @@ Json ProbeSession::peer_listen(const std::string& name) {
   return data["metadata"];
 }
 
-std::vector<Json> ProbeSession::exit_events() {
+std::vector<Json> ProbeSession::events(const std::string& plugin_id, const std::string& kind) {
   av1::WatchEventsRequest req;
-  req.set_plugin_id(options_.probe_id);
-  req.set_kind_prefix("exit");
+  req.set_plugin_id(plugin_id);
+  req.set_kind_prefix(kind);
   req.set_replay(1000);
   req.set_follow(false);
   grpc::ClientContext ctx;
@@ -180,7 +180,7 @@ std::vector<Json> ProbeSession::exit_events() {
   std::vector<Json> events;
   av1::Event e;
   while (reader->Read(&e)) {
-    if (e.kind() != "exit") continue;
+    if (e.kind() != kind) continue;
     Json detail = Json::parse(e.detail_json(), nullptr, false);
     if (detail.is_discarded() || !detail.is_object()) detail = Json::object();
     detail["_at_unix_ms"] = e.at_unix_ms();
@@ -220,7 +220,7 @@ Invocation ProbeSession::invoke(const std::string& attempt, const Json& caps,
   // It did not answer: it should have died. Find that incarnation's exit event.
   const bool died = ts::eventually(
       [&] {
-        for (const auto& ev : exit_events()) {
+        for (const auto& ev : events(options_.probe_id, "exit")) {
           const bool same_pid = ev.contains("pid") && ev["pid"] == before;
           const bool recent =
               !ev.contains("pid") && ev["_at_unix_ms"].get<long long>() >= started_ms;

@@ -75,9 +75,11 @@ class ProbeSession {
   pid_t plugin_pid(const std::string& id);
   pid_t neighbour_pid() { return plugin_pid("neighbour"); }
   long supervisor_rss_kib() const;
+  // A plugin's stored events of one kind, oldest first: each one's detail, plus its time as
+  // "_at_unix_ms".
+  std::vector<Json> events(const std::string& plugin_id, const std::string& kind);
 
  private:
-  std::vector<Json> exit_events();
   const HostBait& bait_;
   SandboxOptions options_;
   std::string database_url_;
