@@ -1,15 +1,11 @@
 #include "host/egress/egress.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -94,40 +90,28 @@ std::string origin_of(const egress::Target& t) {
          ":" + std::to_string(t.port);
 }
 
-struct AddrinfoDeleter {
-  void operator()(addrinfo* a) const { freeaddrinfo(a); }
-};
-
 // Resolves the name here rather than in curl, checks every answer, and returns the
 // CURLOPT_RESOLVE entry that confines the connection to exactly these answers. One forbidden
 // answer refuses the whole request: a name that resolves to both a public and a private
-// address is a DNS-rebinding attempt, and curl may pick either.
-HostResult<std::vector<std::string>> resolve_checked(const egress::NetworkRule& rule,
-                                                     const egress::Target& target) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = target.host_is_ip ? AI_NUMERICHOST : 0;
-  addrinfo* raw = nullptr;
-  // Blocking, and not bounded by the fetch timeout: glibc's resolver has its own timeouts.
-  const int rc =
-      getaddrinfo(target.host.c_str(), std::to_string(target.port).c_str(), &hints, &raw);
-  std::unique_ptr<addrinfo, AddrinfoDeleter> list(raw);
-  if (rc != 0) {
-    return hostcall::unavailable("cannot resolve " + target.host + ": " +
-                                 (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
-  }
+// address is a DNS-rebinding attempt, and curl may pick either. The lookup gives up at
+// `deadline`, the same end curl's timeout is computed from.
+HostResult<std::vector<std::string>> resolve_checked(const Resolver& resolver,
+                                                     const egress::NetworkRule& rule,
+                                                     const egress::Target& target,
+                                                     steady_clock::time_point deadline) {
+  auto answers = resolver.resolve(target.host, target.port, target.host_is_ip, deadline);
+  if (!answers) return answers.error();
   std::vector<std::string> addrs;
-  for (const addrinfo* ai = list.get(); ai != nullptr; ai = ai->ai_next) {
-    if (auto ok = egress::check_address(rule, target, ai->ai_addr); !ok) return ok.error();
+  for (const sockaddr_storage& answer : *answers) {
+    const auto* addr = reinterpret_cast<const sockaddr*>(&answer);
+    if (auto ok = egress::check_address(rule, target, addr); !ok) return ok.error();
     char buf[INET6_ADDRSTRLEN] = {0};
-    const void* bytes = ai->ai_family == AF_INET6
-                            ? static_cast<const void*>(
-                                  &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr)
-                            : static_cast<const void*>(
-                                  &reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr);
-    if (inet_ntop(ai->ai_family, bytes, buf, sizeof buf) == nullptr) continue;
-    const std::string text = ai->ai_family == AF_INET6 ? "[" + std::string(buf) + "]" : buf;
+    const void* bytes =
+        addr->sa_family == AF_INET6
+            ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr)
+            : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(addr)->sin_addr);
+    if (inet_ntop(addr->sa_family, bytes, buf, sizeof buf) == nullptr) continue;
+    const std::string text = addr->sa_family == AF_INET6 ? "[" + std::string(buf) + "]" : buf;
     if (std::find(addrs.begin(), addrs.end(), text) == addrs.end()) addrs.push_back(text);
   }
   if (addrs.empty())
@@ -210,6 +194,7 @@ HostError after_redirect(HostError e, const std::string& from, const std::string
 // Egress::fetch without the final scrubbing of error messages.
 HostResult<FetchResult> fetch_unscrubbed(HttpClient& http, const SecretVault& secrets,
                                          const config::FetchLimits& limits,
+                                         const Resolver& resolver,
                                          const config::Permissions& permissions,
                                          const FetchCall& call, steady_clock::time_point deadline) {
   if (std::find(kMethods.begin(), kMethods.end(), call.method) == kMethods.end()) {
@@ -247,9 +232,13 @@ HostResult<FetchResult> fetch_unscrubbed(HttpClient& http, const SecretVault& se
     }
     auto rule = egress::match(permissions.network, *target);
     if (!rule) return redirects == 0 ? rule.error() : after_redirect(rule.error(), previous, url);
-    auto pinned = resolve_checked(**rule, *target);
+    auto pinned = resolve_checked(resolver, **rule, *target, end);
     if (!pinned) {
-      return redirects == 0 ? pinned.error() : after_redirect(pinned.error(), previous, url);
+      HostError e = pinned.error();
+      if (e.code == hostcall::Code::deadline_exceeded) {
+        e.message = "fetch ran out of its " + std::to_string(budget.count()) + " ms: " + e.message;
+      }
+      return redirects == 0 ? e : after_redirect(std::move(e), previous, url);
     }
 
     // Secrets (and credentials curl would also withhold) go only to the origin the plugin
@@ -317,7 +306,7 @@ HostResult<FetchResult> fetch_unscrubbed(HttpClient& http, const SecretVault& se
 
 HostResult<FetchResult> Egress::fetch(const config::Permissions& permissions, const FetchCall& call,
                                       steady_clock::time_point deadline) const {
-  auto result = fetch_unscrubbed(http_, secrets_, limits_, permissions, call, deadline);
+  auto result = fetch_unscrubbed(http_, secrets_, limits_, resolver_, permissions, call, deadline);
   if (result) return result;
   // Every message may quote a URL, a Location or an upstream's words: none may carry a secret.
   HostError e = result.error();

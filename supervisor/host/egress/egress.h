@@ -1,14 +1,16 @@
 // host.v1 Fetch: HTTP egress for plugins, which have no network of their own. Checks the URL
-// against the plugin's network rules, resolves the name itself and checks every address
-// (pinning the connection to them), fills {{secret:NAME}} header references, enforces size
-// caps and timeouts both ways, re-checks every redirect, and scrubs secret values from what
-// goes back.
+// against the plugin's network rules, resolves the name itself within the fetch's timeout and
+// checks every address (pinning the connection to them), fills {{secret:NAME}} header
+// references, enforces size caps and timeouts both ways, re-checks every redirect, and scrubs
+// secret values from what goes back.
 #pragma once
 
 #include <chrono>
 #include <string>
+#include <utility>
 
 #include "config/config.h"
+#include "host/egress/resolver.h"
 #include "host/egress/secrets.h"
 #include "host/http/http_client.h"
 
@@ -32,8 +34,9 @@ struct FetchResult {
 
 class Egress {
  public:
-  Egress(HttpClient& http, const SecretVault& secrets, config::FetchLimits limits)
-      : http_(http), secrets_(secrets), limits_(limits) {}
+  Egress(HttpClient& http, const SecretVault& secrets, config::FetchLimits limits,
+         Resolver resolver = Resolver())
+      : http_(http), secrets_(secrets), limits_(limits), resolver_(std::move(resolver)) {}
 
   // `deadline` is the invocation's; the call never runs past it.
   hostcall::HostResult<FetchResult> fetch(const config::Permissions& permissions,
@@ -44,6 +47,7 @@ class Egress {
   HttpClient& http_;
   const SecretVault& secrets_;
   config::FetchLimits limits_;
+  Resolver resolver_;
 };
 
 }  // namespace plugvisor::host
