@@ -25,6 +25,7 @@ using plugvisor::hostcall::Code;
 using plugvisor::hostcall::HostError;
 using plugvisor::store::apply_migrations;
 using plugvisor::store::Connection;
+using plugvisor::store::embedded_migrations;
 using plugvisor::testsupport::eventually;
 using plugvisor::testsupport::fresh_database;
 using plugvisor::testsupport::shared_cluster;
@@ -83,6 +84,16 @@ struct Fixture {
     auto r = store->erase(scope, key, expected);
     REQUIRE(r.ok());
     return *r;
+  }
+  // {keys, bytes} of the plugin: from the totals the triggers keep, and summed from its rows.
+  std::pair<int64_t, int64_t> usage(const std::string& plugin, bool from_rows = false) {
+    auto r = sql.exec(from_rows ? "SELECT count(*), coalesce(sum(octet_length(key) + "
+                                  "octet_length(value)), 0) FROM plugin_state WHERE plugin_id = $1"
+                                : "SELECT keys, bytes FROM plugin_state_usage WHERE plugin_id = $1",
+                      {plugin});
+    REQUIRE(r.ok());
+    return r->rows() == 0 ? std::pair<int64_t, int64_t>()
+                          : std::pair(r->int64(0, 0), r->int64(0, 1));
   }
   std::vector<std::string> keys(const StateScope& scope, const std::string& prefix) {
     auto page = store->list(scope, prefix, "", 0, false);
@@ -297,6 +308,98 @@ TEST_CASE("quotas refuse with the limit and the use, and write nothing") {
   CHECK(g.put(kOwn, "k1", std::string(56, 'x'), std::nullopt, q) == 2);  // 84 - 42 + 58 = 100
   g.expire("plug-a", "k2");
   CHECK(g.put(kOwn, "k3", std::string(20, 'x'), std::nullopt, q) == 1);
+}
+
+TEST_CASE("the quota totals follow puts, overwrites, deletes, expiry and purge") {
+  Fixture f;
+  auto matches = [&](const std::string& plugin) {
+    INFO(plugin);
+    CHECK(f.usage(plugin) == f.usage(plugin, true));
+  };
+  const StateScope a_t1{"plug-a", "t1"}, b_own{"plug-b", ""};
+  for (int i = 0; i < 30; ++i) f.put(i % 2 ? kOwn : a_t1, key_n("k", i), std::string(i, 'x'));
+  f.put(b_own, "k", "b");
+  f.put(kOwn, key_n("k", 1), std::string(500, 'y'));  // grows
+  f.put(kOwn, key_n("k", 3), "");                     // shrinks
+  f.put(kOwn, key_n("k", 5), std::string(5, 'z'));    // same size
+  CHECK(f.erase(kOwn, key_n("k", 7)));
+  CHECK(f.erase(a_t1, key_n("k", 8), 1));
+  CHECK(f.usage("plug-a").first == 28);
+  matches("plug-a");
+  matches("plug-b");
+
+  for (int i = 10; i < 20; ++i) f.expire("plug-a", key_n("k", i));
+  f.expire("plug-b", "k");
+  matches("plug-a");                       // expired rows still count until they are gone
+  f.put(kOwn, key_n("k", 11), "back");     // replaces an expired row
+  auto purged = f.store->purge_expired();  // one statement over both plugins
+  REQUIRE(purged.ok());
+  CHECK(*purged == 10);
+  CHECK(f.usage("plug-a").first == 19);
+  matches("plug-a");
+  CHECK(f.usage("plug-b") == std::pair<int64_t, int64_t>(0, 0));
+  matches("plug-b");
+}
+
+TEST_CASE("expired rows give their room back before they are purged") {
+  Fixture f;
+  StateQuota q;
+  q.max_keys = 3;
+  q.max_bytes = 40;
+  const StateScope t1{"plug-a", "t1"};
+  f.put(kOwn, "a", std::string(9, 'x'), std::nullopt, q);  // 10 bytes
+  f.put(t1, "b", std::string(9, 'x'), std::nullopt, q);    // 20
+  f.put(kOwn, "c", std::string(9, 'x'), std::nullopt, q);  // 30
+  f.expire("plug-a", "a");
+  f.expire("plug-a", "b");
+  // The totals still hold 3 keys and 30 bytes; the live rows only c.
+  CHECK(f.put(kOwn, "d", std::string(29, 'x'), std::nullopt, q) == 1);  // 10 + 30 = 40
+  auto full = f.refused(t1, "e", "", std::nullopt, q);
+  CHECK(full.message ==
+        "state quota permissions.state.max_bytes exceeded: the limit is 40 bytes (keys + "
+        "values), the plugin uses 40 and this put needs 1");
+  CHECK(f.put(kOwn, "d", std::string(28, 'x'), std::nullopt, q) == 2);  // the live use is 39
+  CHECK(f.put(t1, "e", "", std::nullopt, q) == 1);
+  full = f.refused(kOwn, "f", "", std::nullopt, q);
+  CHECK(full.message ==
+        "state quota permissions.state.max_keys exceeded: the limit is 3 keys and the plugin "
+        "already has 3");
+  // Replacing an expired row of the plugin's own counts only the new value.
+  f.expire("plug-a", "e");
+  CHECK(f.put(t1, "b", "", std::nullopt, q) == 1);
+  CHECK(f.rows("plug-a") == 5);  // nothing was purged on the way
+  CHECK(f.usage("plug-a") == f.usage("plug-a", true));
+}
+
+TEST_CASE("the usage migration counts the rows already there") {
+  auto url = fresh_database(shared_cluster());
+  auto conn = Connection::open(url);
+  REQUIRE(conn.ok());
+  // The database as a build without 0003 left it: earlier migrations and some state.
+  for (const auto& m : embedded_migrations()) {
+    if (m.version >= 3) break;
+    REQUIRE(conn->exec_script(std::string(m.sql)).ok());
+    REQUIRE(
+        conn->exec("INSERT INTO plugvisor_schema_migrations(version, name) VALUES ($1::int, $2)",
+                   {std::to_string(m.version), std::string(m.name)})
+            .ok());
+  }
+  REQUIRE(
+      conn->exec_script("INSERT INTO plugin_state (plugin_id, tenant_id, key, value, expires_at)"
+                        " VALUES ('plug-a', '', 'k1', '\\x0102', NULL),"
+                        " ('plug-a', 't1', 'k2', 'abc', now() - interval '1 hour'),"
+                        " ('plug-b', '', 'key', '', NULL)")
+          .ok());
+  REQUIRE(apply_migrations(*conn).ok());
+
+  Fixture f{url};
+  CHECK(f.usage("plug-a") == std::pair<int64_t, int64_t>(2, 9));
+  CHECK(f.usage("plug-b") == std::pair<int64_t, int64_t>(1, 3));
+  StateQuota q;
+  q.max_keys = 2;
+  CHECK(f.put(kOwn, "k3", "v", std::nullopt, q) == 1);  // k2 has expired
+  CHECK(f.refused(kOwn, "k4", "v", std::nullopt, q).code == Code::resource_exhausted);
+  CHECK(f.usage("plug-a") == f.usage("plug-a", true));
 }
 
 TEST_CASE("scopes never see each other's keys") {

@@ -4,8 +4,9 @@
 // (decode($n, 'hex') / encode(value, 'hex')): arbitrary bytes survive, including NUL.
 // Keys are text and checked as clean UTF-8 before they reach SQL.
 //
-// "Live" means not expired: every read, CAS and quota sum filters with PV_LIVE, so an expired
-// row behaves exactly like an absent one until purge_expired() deletes it.
+// "Live" means not expired: every read and CAS filters with PV_LIVE, and the quota check
+// subtracts expired rows whenever they could matter (see quota_status), so an expired row
+// behaves exactly like an absent one until purge_expired() deletes it.
 #include <algorithm>
 #include <array>
 #include <string_view>
@@ -159,6 +160,39 @@ Result<std::optional<int64_t>> locked_version(PgPool::Lease& lease, const StateS
   return std::optional<int64_t>(r->int64(0, 0));
 }
 
+// The quota check of a put, without reading the plugin's rows. plugin_state_usage (kept by
+// triggers, schemas/sql/0003_state_usage.sql) totals all of them, expired ones too, so it can
+// only overstate the live use: a put that fits the totals fits. One that does not pays for
+// subtracting the plugin's expired rows (an index range, empty unless the plugin uses ttls),
+// so it is refused exactly when the live rows leave no room, with the live use in the message.
+hostcall::HostStatus quota_status(PgPool::Lease& lease, const StateScope& scope,
+                                  const std::string& key, const config::StateQuota& quota,
+                                  uint64_t added_bytes) {
+  // The row being replaced, live or expired, does not count: its key and value give way to
+  // the new ones.
+  auto total = lease.exec(
+      "WITH self AS (SELECT count(*) AS keys,"
+      " coalesce(sum(octet_length(key) + octet_length(value)), 0) AS bytes"
+      " FROM plugin_state WHERE " PV_SCOPE
+      " AND key = $3)"
+      " SELECT coalesce(u.keys, 0) - self.keys, coalesce(u.bytes, 0) - self.bytes"
+      " FROM self LEFT JOIN plugin_state_usage u ON u.plugin_id = $1",
+      {scope.plugin_id, scope.tenant_id, key});
+  if (!total) return db_error("put", lease, total.error());
+  const int64_t keys = total->int64(0, 0), bytes = total->int64(0, 1);
+  auto as_use = [](int64_t n) { return static_cast<uint64_t>(std::max<int64_t>(n, 0)); };
+  if (auto ok = check_quota(quota, as_use(keys), as_use(bytes), added_bytes); ok) return ok;
+
+  auto expired = lease.exec(
+      "SELECT count(*), coalesce(sum(octet_length(key) + octet_length(value)), 0)"
+      " FROM plugin_state WHERE plugin_id = $1 AND NOT " PV_LIVE
+      " AND NOT (tenant_id = $2 AND key = $3)",
+      {scope.plugin_id, scope.tenant_id, key});
+  if (!expired) return db_error("put", lease, expired.error());
+  return check_quota(quota, as_use(keys - expired->int64(0, 0)),
+                     as_use(bytes - expired->int64(0, 1)), added_bytes);
+}
+
 class PgKvStore final : public KvStore {
  public:
   PgKvStore(std::string url, size_t connections) : pool_(std::move(url), connections) {}
@@ -282,7 +316,7 @@ class PgKvStore final : public KvStore {
                                        const config::StateQuota& quota) {
     Transaction tx(lease);
     if (auto b = tx.begin(); !b) return db_error("put", lease, b.error());
-    // Quota accounting reads the plugin's rows and then writes one: two puts of the same
+    // Quota accounting reads the plugin's totals and then writes a row: two puts of the same
     // plugin in parallel could each see room for one more key. The lock makes it sequential.
     auto locked = lease.exec("SELECT pg_advisory_xact_lock($1::int4, hashtext($2))",
                              {std::string(kQuotaLockClass), scope.plugin_id});
@@ -291,16 +325,7 @@ class PgKvStore final : public KvStore {
     if (!actual) return db_error("put", lease, actual.error());
     if (auto ok = check_expected(key, expected_version, *actual); !ok) return ok.error();
 
-    // The row being replaced does not count: its key and value give way to the new ones.
-    auto usage = lease.exec(
-        "SELECT count(*), coalesce(sum(octet_length(key) + octet_length(value)), 0)"
-        " FROM plugin_state WHERE plugin_id = $1 AND " PV_LIVE
-        " AND NOT (tenant_id = $2 AND key = $3)",
-        {scope.plugin_id, scope.tenant_id, key});
-    if (!usage) return db_error("put", lease, usage.error());
-    if (auto ok = check_quota(quota, static_cast<uint64_t>(usage->int64(0, 0)),
-                              static_cast<uint64_t>(usage->int64(0, 1)), key.size() + value.size());
-        !ok) {
+    if (auto ok = quota_status(lease, scope, key, quota, key.size() + value.size()); !ok) {
       return ok.error();
     }
 
