@@ -11,9 +11,9 @@ Context::Context(Ids ids, std::chrono::steady_clock::time_point deadline,
       deadline_(deadline),
       cancelled_by_caller_(std::move(cancelled_by_caller)),
       settings_(settings),
-      log_(ids_.invocation_id),
       host_(std::move(host.api)),
       call_{std::move(host.invocation_token), deadline},
+      log_(host_, call_, ids_.invocation_id),
       state_(host_, call_) {}
 
 std::chrono::milliseconds Context::remaining() const {

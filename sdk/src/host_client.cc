@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "log_line.h"
+#include "log_sender.h"
 #include "plugvisor/host/v1/host.grpc.pb.h"
 
 namespace plugvisor::sdk::detail {
@@ -70,7 +72,21 @@ uint32_t clamp_ms(std::chrono::milliseconds ms) {
 class GrpcHost final : public HostApi {
  public:
   explicit GrpcHost(std::shared_ptr<grpc::Channel> channel)
-      : channel_(std::move(channel)), stub_(hv1::Host::NewStub(channel_)) {}
+      : channel_(std::move(channel)),
+        stub_(hv1::Host::NewStub(channel_)),
+        logs_(
+            [this](const hv1::LogRequest& req, std::chrono::system_clock::time_point deadline) {
+              grpc::ClientContext ctx;
+              ctx.set_deadline(deadline);
+              hv1::LogResponse resp;
+              return stub_->Log(&ctx, req, &resp);
+            },
+            [](const LogRecord& record) { write_stderr_line(format_log_line(record)); },
+            LogSender::Limits{}) {}
+
+  HostResult<void> log(const HostCall& call, LogRecord record) override {
+    return logs_.log(call, std::move(record));
+  }
 
   HostResult<std::optional<StateEntry>> state_get(const HostCall& call,
                                                   const std::string& key) override {
@@ -194,6 +210,7 @@ class GrpcHost final : public HostApi {
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<hv1::Host::Stub> stub_;
+  LogSender logs_;  // last: its thread uses stub_, so it must stop first
 };
 
 HostCode host_code(grpc::StatusCode code) {

@@ -1,18 +1,43 @@
-// Logger: one JSON object per line on stderr. plugvisord reads the plugin's stderr line by line,
-// so a line must reach the pipe whole: it is built in memory and handed to one write() call
-// (the kernel keeps writes up to PIPE_BUF atomic; longer ones are finished by the loop below).
+// Logger: a record goes to the plugin's host (host.v1 Log) when it has one that takes it, else
+// to stderr as one JSON object per line. plugvisord reads the plugin's stderr line by line, so a
+// line must reach the pipe whole: it is built in memory and handed to one write() call (the
+// kernel keeps writes up to PIPE_BUF atomic; longer ones are finished by the loop below).
+//
+// The host is never waited on here: the fd-4 client queues the record and returns (see
+// log_sender.h), and a host that refuses it, or none at all, costs one write to stderr.
 #include <errno.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <string>
 
+#include "log_line.h"
 #include "plugvisor/sdk/plugin.h"
 
 namespace plugvisor::sdk {
-namespace {
+namespace detail {
 
-void write_line(const std::string& line) noexcept {
+std::string format_log_line(const LogRecord& record) noexcept {
+  try {
+    Json line = Json::object();
+    if (record.fields.is_object()) {
+      line = record.fields;
+    } else if (!record.fields.is_null()) {
+      line["fields"] = record.fields;
+    }
+    line["level"] = record.level;
+    line["msg"] = record.message;
+    if (!record.invocation_id.empty()) line["invocation_id"] = record.invocation_id;
+    // Invalid UTF-8 from a handler is replaced rather than thrown about.
+    std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace);
+    text.push_back('\n');
+    return text;
+  } catch (...) {
+    return "{\"level\":\"error\",\"msg\":\"plugvisor sdk: could not format a log line\"}\n";
+  }
+}
+
+void write_stderr_line(const std::string& line) noexcept {
   const char* p = line.data();
   size_t left = line.size();
   int stalls = 0;
@@ -35,6 +60,22 @@ void write_line(const std::string& line) noexcept {
   }
 }
 
+}  // namespace detail
+
+namespace {
+
+// Set while this thread is inside a host's log(): a host implementation that logs through a
+// Logger itself (a test's HostApi, say) gets stderr instead of a loop back into itself.
+thread_local bool in_host_log = false;
+
+class HostLogScope {
+ public:
+  HostLogScope() { in_host_log = true; }
+  ~HostLogScope() { in_host_log = false; }
+  HostLogScope(const HostLogScope&) = delete;
+  HostLogScope& operator=(const HostLogScope&) = delete;
+};
+
 }  // namespace
 
 void Logger::debug(const std::string& message, const Json& fields) const {
@@ -51,24 +92,21 @@ void Logger::error(const std::string& message, const Json& fields) const {
 }
 
 void Logger::write(const char* level, const std::string& message, const Json& fields) const {
-  // Logging must never take a handler down, whatever it is given.
+  // Logging must never take a handler down, whatever it is given and whatever the host does.
   try {
-    Json line = Json::object();
-    if (fields.is_object()) {
-      line = fields;
-    } else if (!fields.is_null()) {
-      line["fields"] = fields;
+    if (host_ && !in_host_log) {
+      HostLogScope scope;
+      try {
+        if (host_->log(call_, LogRecord{level, message, fields, invocation_id_})) return;
+      } catch (...) {
+        // A host implementation that throws is treated as one that did not take the record.
+      }
     }
-    // The fixed keys win over same-named fields so the supervisor can always parse them.
-    line["level"] = level;
-    line["msg"] = message;
-    if (!invocation_id_.empty()) line["invocation_id"] = invocation_id_;
-    // Invalid UTF-8 from a handler is replaced rather than thrown about.
-    std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace);
-    text.push_back('\n');
-    write_line(text);
+    detail::write_stderr_line(
+        detail::format_log_line(LogRecord{level, message, fields, invocation_id_}));
   } catch (...) {
-    write_line("{\"level\":\"error\",\"msg\":\"plugvisor sdk: could not format a log line\"}\n");
+    detail::write_stderr_line(
+        "{\"level\":\"error\",\"msg\":\"plugvisor sdk: could not format a log line\"}\n");
   }
 }
 

@@ -49,6 +49,8 @@ State Plugin::own_state() const {
   return State(host(), HostCall{});
 }
 
+Logger Plugin::log() const { return Logger(host(), HostCall{}); }
+
 void Plugin::set_host(std::shared_ptr<HostApi> host) {
   std::lock_guard lock(host_mu_);
   host_ = std::move(host);

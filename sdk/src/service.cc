@@ -4,6 +4,8 @@
 #include <exception>
 #include <limits>
 
+#include "host_client.h"
+
 namespace plugvisor::sdk::detail {
 namespace {
 
@@ -157,8 +159,10 @@ Status PluginService::invoke(grpc::ServerContext& context, const pb::InvokeReque
       handler_deadline(context.deadline(), request.timeout_ms(), std::chrono::system_clock::now(),
                        std::chrono::steady_clock::now());
   grpc::ServerContext* ctx = &context;
-  Context handler_context(std::move(ids), deadline, [ctx] { return ctx->IsCancelled(); },
-                          &plugin_.settings(), Context::Host{plugin_.host(), c.invocation_token()});
+  const auto host = plugin_.host();
+  Context handler_context(
+      std::move(ids), deadline, [ctx] { return ctx->IsCancelled(); }, &plugin_.settings(),
+      Context::Host{host, c.invocation_token()});
 
   Result result;
   std::optional<Status> thrown;

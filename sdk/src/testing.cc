@@ -78,7 +78,8 @@ Outcome Harness::invoke(const std::string& hook, const Json& data, const Invocat
                    invocation.run_id,
                    {}};
   // Like the supervisor's, the token is good exactly while the handler runs.
-  auto ticket = host_.issue({plugin_.id(), invocation.tenant_id, ids.invocation_id});
+  const std::string invocation_id = ids.invocation_id;
+  auto ticket = host_.issue({plugin_.id(), invocation.tenant_id, invocation_id});
   const auto start = std::chrono::steady_clock::now();
   Context ctx(std::move(ids), start + invocation.timeout, {}, &plugin_.settings(),
               Context::Host{connection_, ticket.token()});
@@ -96,6 +97,7 @@ Outcome Harness::invoke(const std::string& hook, const Json& data, const Invocat
   out.duration = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
   ticket.reset();
+  out.logs = host_.logs_of(invocation_id);
   out.timed_out = out.duration > invocation.timeout;
   if (out.failure) return out;
   if (result.failure()) {

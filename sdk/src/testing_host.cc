@@ -7,6 +7,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "log_line.h"
 #include "plugvisor/common/host_names.h"
 
 namespace plugvisor::sdk::testing {
@@ -67,6 +68,9 @@ class Connection final : public HostApi {
   HostResult<std::string> emit(const HostCall& call, const std::string& name,
                                const Json& payload) override {
     return impl_->emit(plugin_id_, call, name, payload);
+  }
+  HostResult<void> log(const HostCall& call, LogRecord record) override {
+    return impl_->log(plugin_id_, call, std::move(record));
   }
 
  private:
@@ -174,6 +178,31 @@ HostResult<std::string> FakeHost::Impl::emit(const std::string& caller, const Ho
   return id;
 }
 
+HostResult<void> FakeHost::Impl::log(const std::string& caller, const HostCall& call,
+                                     LogRecord record) {
+  {
+    std::lock_guard lock(mu);
+    // Log needs no invocation, but a token it is given must be good, as everywhere else.
+    auto scope = resolve(caller, call, /*needs_invocation=*/false, "Log");
+    if (!scope) return fail(caller, scope.error());
+    record.invocation_id = scope->invocation_id;
+    logs.push_back({caller, scope->tenant_id, scope->invocation_id, record.level, record.message,
+                    record.fields});
+  }
+  // Outside the lock: stderr may be slow, and it is only for the test's output.
+  detail::write_stderr_line(detail::format_log_line(record));
+  return {};
+}
+
+std::vector<LoggedLine> FakeHost::Impl::logs_of(const std::string& invocation_id) const {
+  std::lock_guard lock(mu);
+  std::vector<LoggedLine> out;
+  for (const auto& line : logs) {
+    if (line.invocation_id == invocation_id) out.push_back(line);
+  }
+  return out;
+}
+
 // ---- FakeHost -----------------------------------------------------------------------------------
 
 FakeHost::FakeHost() : impl_(std::make_shared<Impl>()) {}
@@ -258,6 +287,15 @@ std::vector<EmittedEvent> FakeHost::events() const {
   return impl_->events;
 }
 
+std::vector<LoggedLine> FakeHost::logs() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->logs;
+}
+
+std::vector<LoggedLine> FakeHost::logs_of(const std::string& invocation_id) const {
+  return impl_->logs_of(invocation_id);
+}
+
 std::optional<StateEntry> FakeHost::peek_state(const std::string& plugin_id,
                                                const std::string& tenant_id,
                                                const std::string& key) const {
@@ -273,6 +311,7 @@ void FakeHost::clear_records() {
   impl_->fetches.clear();
   impl_->chats.clear();
   impl_->events.clear();
+  impl_->logs.clear();
 }
 
 std::shared_ptr<HostApi> FakeHost::connect(const std::string& plugin_id) const {

@@ -41,6 +41,9 @@ struct FakeHost::Impl {
                                    const ChatRequest& request);
   HostResult<std::string> emit(const std::string& caller, const HostCall& call,
                                const std::string& name, const Json& payload);
+  HostResult<void> log(const std::string& caller, const HostCall& call, LogRecord record);
+  // The lines logged for one invocation, in order.
+  std::vector<LoggedLine> logs_of(const std::string& invocation_id) const;
 
   // --- helpers, called with mu held -----------------------------------------------------------
   // The scope a call is for, as the supervisor's invocation registry resolves it. Fetch, AI and
@@ -74,6 +77,7 @@ struct FakeHost::Impl {
   std::vector<SentFetch> fetches;
   std::vector<SentChat> chats;
   std::vector<EmittedEvent> events;
+  std::vector<LoggedLine> logs;
 };
 
 }  // namespace plugvisor::sdk::testing

@@ -58,8 +58,13 @@ int main(int argc, char** argv) {
   plugin.on_configure([&plugin](const Json&) {
     // Outside any invocation: only the plugin's own state is reachable, with an empty token.
     (void)plugin.own_state().put("configured", "yes");
+    plugin.log().info("configured", {{"phase", "configure"}});
   });
-  plugin.on("tool.pre_exec",
-            [](sdk::Context& ctx, const Json&) { return sdk::Result::patch(probe(ctx)); });
+  plugin.on("tool.pre_exec", [](sdk::Context& ctx, const Json&) {
+    Json out = probe(ctx);
+    // Last, just before returning: the record must still reach the host under the token.
+    ctx.log().warn("probe ran", {{"calls", 7}, {"who", "probe"}, {"level", "forged"}});
+    return sdk::Result::patch(out);
+  });
   return sdk::run(argc, argv);
 }

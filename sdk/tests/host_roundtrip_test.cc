@@ -1,17 +1,25 @@
 // The SDK's host.v1 client over a real fd 4: a plugin process makes every host call against a
 // scripted host served here, the way plugvisord serves it (a listener-less server on the fd).
+#include <errno.h>
+#include <fcntl.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/server_posix.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "plugvisor/host/v1/host.grpc.pb.h"
 #include "spawned_plugin.h"
 
 using namespace plugvisor::sdk::test;
+using plugvisor::UniqueFd;
 using namespace std::chrono_literals;
 using grpc::Status;
 using grpc::StatusCode;
@@ -44,6 +52,26 @@ class ScriptedHost final : public hv1::Host::Service {
   hv1::AiChatRequest chat() {
     std::lock_guard lock(mu_);
     return chat_;
+  }
+  std::vector<hv1::LogRequest> logs() {
+    std::lock_guard lock(mu_);
+    return logs_;
+  }
+  // Waits until `n` records have arrived; the records then.
+  std::vector<hv1::LogRequest> wait_for_logs(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    logged_.wait_for(lock, timeout, [&] { return logs_.size() >= n; });
+    return logs_;
+  }
+  // Answers every Log with UNAVAILABLE, as a supervisor that cannot take it.
+  void refuse_logs() { refuse_logs_ = true; }
+
+  Status Log(grpc::ServerContext*, const hv1::LogRequest* r, hv1::LogResponse*) override {
+    if (refuse_logs_) return Status(StatusCode::UNAVAILABLE, "not now");
+    std::lock_guard lock(mu_);
+    logs_.push_back(*r);
+    logged_.notify_all();
+    return Status::OK;
   }
 
   Status StateGet(grpc::ServerContext* c, const hv1::StateGetRequest* r,
@@ -123,17 +151,76 @@ class ScriptedHost final : public hv1::Host::Service {
     seen_.push_back({std::move(method), token, left});
   }
 
+  std::atomic<bool> refuse_logs_{false};
   std::mutex mu_;
   std::vector<Seen> seen_;
+  std::vector<hv1::LogRequest> logs_;
+  std::condition_variable logged_;
   std::vector<hv1::StatePutRequest> puts_;
   hv1::FetchRequest fetch_;
   hv1::AiChatRequest chat_;
 };
 
+// The read end of a pipe given to a plugin as its stderr; text() reads it to the end.
+class StderrPipe {
+ public:
+  StderrPipe() {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    read_ = UniqueFd(fds[0]);
+    write_ = UniqueFd(::fcntl(fds[1], F_DUPFD_CLOEXEC, 10));  // never a no-op dup2 onto 2
+    ::close(fds[1]);
+  }
+  int child_end() const { return write_.get(); }
+  void spawned() { write_ = UniqueFd(); }  // only the child's copy is left: EOF when it exits
+  std::string text() {
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(read_.get(), buf, sizeof buf)) != 0;) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+ private:
+  UniqueFd read_;
+  UniqueFd write_;
+};
+
+// The JSON lines of `text` whose "msg" is `msg`.
+std::vector<Json> lines_with_msg(const std::string& text, const std::string& msg) {
+  std::vector<Json> out;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    Json line = Json::parse(text.substr(at, end - at), nullptr, false);
+    if (line.is_object() && line.value("msg", "") == msg) out.push_back(line);
+    at = end + 1;
+  }
+  return out;
+}
+
+struct Served {
+  std::unique_ptr<grpc::Server> server;
+  explicit Served(ScriptedHost& host, SpawnedPlugin& plugin) {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&host);
+    server = builder.BuildAndStart();
+    REQUIRE(server);
+    grpc::AddInsecureChannelFromFd(server.get(), plugin.take_host_fd().release());
+  }
+  ~Served() { server->Shutdown(std::chrono::system_clock::now()); }
+};
+
 }  // namespace
 
 TEST_CASE("Host calls cross fd 4 with the invocation's token and deadline", "[sdk][host]") {
-  SpawnedPlugin plugin(plugin_path("plugvisor-sdk-host-probe"));
+  StderrPipe stderr_pipe;
+  SpawnedPlugin plugin(plugin_path("plugvisor-sdk-host-probe"), {}, -1, stderr_pipe.child_end());
+  stderr_pipe.spawned();
   ScriptedHost host;
   grpc::ServerBuilder builder;
   builder.RegisterService(&host);
@@ -193,7 +280,64 @@ TEST_CASE("Host calls cross fd 4 with the invocation's token and deadline", "[sd
   CHECK(chat.tool_choice_json().empty());
   CHECK(chat.has_temperature());
 
+  // The log records went through host.v1 Log, not stderr, the handler's under its token. They
+  // are sent after the answer (logging never delays it), so they may still be on their way.
+  const auto logs = host.wait_for_logs(2, 10s);
+  REQUIRE(logs.size() == 2);
+  CHECK(logs[0].message() == "configured");
+  CHECK(logs[0].level() == "info");
+  CHECK(logs[0].invocation_token().empty());
+  CHECK(logs[0].invocation_id().empty());
+  CHECK(logs[0].fields().at("phase") == "configure");
+  CHECK(logs[1].message() == "probe ran");
+  CHECK(logs[1].level() == "warn");
+  CHECK(logs[1].invocation_token() == "it_token_9");
+  CHECK(logs[1].invocation_id() == "inv-9");
+  CHECK(logs[1].fields().at("calls") == "7");  // non-string values travel as JSON text
+  CHECK(logs[1].fields().at("who") == "probe");
+
   REQUIRE(plugin.shutdown(1000).ok());
   CHECK(plugin.wait_exit_text(30s) == "exit 0");
   server->Shutdown(std::chrono::system_clock::now());
+  const std::string err = stderr_pipe.text();
+  INFO(err);
+  CHECK(lines_with_msg(err, "probe ran").empty());
+  CHECK(lines_with_msg(err, "configured").empty());
+}
+
+TEST_CASE("Log lines fall back to stderr without a host, or when it refuses them",
+          "[sdk][host][log]") {
+  const bool with_host = GENERATE(true, false);
+  INFO((with_host ? "a host that answers Log with UNAVAILABLE" : "no fd 4"));
+  StderrPipe stderr_pipe;
+  SpawnedPlugin plugin(plugin_path("plugvisor-sdk-host-probe"), {}, -1, stderr_pipe.child_end(),
+                       with_host);
+  stderr_pipe.spawned();
+  ScriptedHost host;
+  host.refuse_logs();
+  std::optional<Served> served;
+  if (with_host) served.emplace(host, plugin);
+
+  pb::DescribeResponse described;
+  REQUIRE(plugin.describe(&described).ok());
+  pb::InvokeResponse invoked;
+  const auto st = plugin.invoke("tool.pre_exec", "{}", &invoked, 20s, "inv-7", "it_token_7");
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  REQUIRE(plugin.shutdown(1000).ok());
+  CHECK(plugin.wait_exit_text(30s) == "exit 0");
+  served.reset();
+
+  const std::string err = stderr_pipe.text();
+  INFO(err);
+  const auto ran = lines_with_msg(err, "probe ran");
+  REQUIRE(ran.size() == 1);
+  CHECK(ran[0]["level"] == "warn");  // the SDK's keys win over the handler's "level" field
+  CHECK(ran[0]["invocation_id"] == "inv-7");
+  CHECK(ran[0]["calls"] == 7);
+  CHECK(ran[0]["who"] == "probe");
+  const auto configured = lines_with_msg(err, "configured");
+  REQUIRE(configured.size() == 1);
+  CHECK_FALSE(configured[0].contains("invocation_id"));
+  CHECK(host.logs().empty());
 }

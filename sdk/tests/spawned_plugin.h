@@ -79,8 +79,10 @@ class GoFile {
 
 class SpawnedPlugin {
  public:
-  // stdout_fd >= 0 becomes the child's stdout (e.g. a pipe the test reads).
-  SpawnedPlugin(const std::string& path, std::vector<std::string> args = {}, int stdout_fd = -1) {
+  // stdout_fd / stderr_fd >= 0 become the child's stdout / stderr (e.g. a pipe the test
+  // reads). Without `host_fd`, fd 4 is /dev/null: a plugin started with no host connection.
+  SpawnedPlugin(const std::string& path, std::vector<std::string> args = {}, int stdout_fd = -1,
+                int stderr_fd = -1, bool host_fd = true) {
     auto [mine, theirs] = pair();
     auto [host_mine, host_theirs] = pair();
     std::vector<std::string> argv_s{path};
@@ -93,8 +95,11 @@ class SpawnedPlugin {
     posix_spawn_file_actions_init(&actions);
     // dup2 clears FD_CLOEXEC on the target; the sources are >= 10 and close on exec.
     posix_spawn_file_actions_adddup2(&actions, theirs.get(), 3);
-    posix_spawn_file_actions_adddup2(&actions, host_theirs.get(), 4);
+    UniqueFd opened(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    UniqueFd dev_null(::fcntl(opened.get(), F_DUPFD_CLOEXEC, 10));  // above 3 and 4, as below
+    posix_spawn_file_actions_adddup2(&actions, host_fd ? host_theirs.get() : dev_null.get(), 4);
     if (stdout_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+    if (stderr_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stderr_fd, STDERR_FILENO);
     const int rc = posix_spawn(&pid_, path.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) throw std::runtime_error("posix_spawn " + path + " failed");

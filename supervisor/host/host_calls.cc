@@ -44,18 +44,68 @@ void to_proto(const ChatMessage& m, v1::ChatMessage* out) {
   out->set_tool_calls_json(m.tool_calls_json);
 }
 
+struct LogLine {
+  spdlog::level::level_enum level = spdlog::level::info;
+  std::string text;
+};
+
+// One JSON object, like the SDK's stderr lines: the plugin's text is escaped, so it can never
+// start a log line of its own, and the keys the supervisor vouches for win over same-named
+// fields. Cut at the plugin's line_max_bytes, as its captured stderr is.
+LogLine log_line(const v1::LogRequest& req, const CallScope& scope, size_t max_bytes) {
+  LogLine out;
+  std::string level_name = req.level();
+  out.level = spdlog::level::from_str(level_name);
+  if (out.level == spdlog::level::off) {
+    out.level = spdlog::level::info;
+    level_name = "info";
+  }
+  nlohmann::json line = nlohmann::json::object();
+  for (const auto& [key, value] : req.fields()) line[key] = value;
+  line["level"] = level_name;
+  line["msg"] = req.message();
+  if (scope.in_invocation()) {
+    line["invocation_id"] = scope.invocation_id;
+  } else {
+    line.erase("invocation_id");
+  }
+  out.text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (out.text.size() > max_bytes) {
+    out.text.resize(max_bytes);
+    out.text += " [truncated]";
+  }
+  return out;
+}
+
 }  // namespace
 
 grpc::Status HostServer::Log(grpc::ServerContext* ctx, const v1::LogRequest* req,
                              v1::LogResponse*) {
-  auto call = admit(*ctx, "Log", req->invocation_token(), false);
+  // A finished invocation's token is still good here (InvocationRegistry::resolve).
+  auto call = admit(*ctx, "Log", req->invocation_token(), false, /*finished_ok=*/true);
+  HostStatus outcome;
   if (call) {
-    auto level = spdlog::level::from_str(req->level());
-    if (level == spdlog::level::off) level = spdlog::level::info;
-    spdlog::log(level, "plugin={} stream=host.log invocation={} | {}", call->scope.plugin_id,
-                call->scope.invocation_id, req->message());
+    // The same limits as the plugin's stderr, or Log would be a way around them.
+    const auto& limits = call->plugin->logs;
+    const auto& scope = call->scope;
+    if (const auto refused = take_log_token(scope.plugin_id, limits); !refused) {
+      outcome = hostcall::exhausted("log rate limit: " + std::to_string(limits.lines_per_second) +
+                                    " lines/s; this line was dropped");
+    } else {
+      if (*refused > 0) {
+        spdlog::warn("plugin={} stream=host.log | dropped {} log lines over the rate limit ({}/s)",
+                     scope.plugin_id, *refused, limits.lines_per_second);
+      }
+      const auto line = log_line(*req, scope, limits.line_max_bytes);
+      if (scope.in_invocation()) {
+        spdlog::log(line.level, "plugin={} stream=host.log dispatch={} invocation={} | {}",
+                    scope.plugin_id, scope.dispatch_id, scope.invocation_id, line.text);
+      } else {
+        spdlog::log(line.level, "plugin={} stream=host.log | {}", scope.plugin_id, line.text);
+      }
+    }
   }
-  return finish(*ctx, "Log", call, {});
+  return finish(*ctx, "Log", call, outcome);
 }
 
 grpc::Status HostServer::StateGet(grpc::ServerContext* ctx, const v1::StateGetRequest* req,

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "events/event_log.h"
 #include "host/egress/secrets.h"
@@ -86,7 +87,8 @@ HostCounters HostServer::counters(const std::string& plugin_id) const {
 hostcall::HostResult<HostServer::Call> HostServer::admit(const grpc::ServerContext& ctx,
                                                          const std::string& method,
                                                          const std::string& token,
-                                                         bool tenant_required) {
+                                                         bool tenant_required,
+                                                         bool finished_ok) {
   auto id = caller(ctx);
   if (!id) return hostcall::denied("identity", method, "the connection belongs to no plugin");
   Call call;
@@ -97,7 +99,7 @@ hostcall::HostResult<HostServer::Call> HostServer::admit(const grpc::ServerConte
     if (it != services_.plugins->end()) call.plugin = &*it;
   }
   if (call.plugin == nullptr) return hostcall::denied("identity", method, "unknown plugin");
-  auto scope = invocations_.resolve(*id, token);
+  auto scope = invocations_.resolve(*id, token, finished_ok);
   if (!scope) return scope.error();
   call.scope = std::move(*scope);
   if (tenant_required && !call.scope.in_invocation()) {
@@ -109,7 +111,10 @@ hostcall::HostResult<HostServer::Call> HostServer::admit(const grpc::ServerConte
     call.scope.plugin_version = services_.plugin_version(*id);
   }
   const auto now = std::chrono::steady_clock::now();
-  call.deadline = call.scope.in_invocation() ? call.scope.deadline : now + kOwnCallDeadline;
+  // A finished invocation's Log (no deadline left to inherit) gets the plugin's own one.
+  const bool inherits = call.scope.in_invocation() &&
+                        call.scope.deadline != std::chrono::steady_clock::time_point::max();
+  call.deadline = inherits ? call.scope.deadline : now + kOwnCallDeadline;
   // The plugin's own deadline for this call, if shorter, wins too.
   const auto client_deadline = ctx.deadline();
   if (client_deadline != std::chrono::system_clock::time_point::max()) {
@@ -188,22 +193,38 @@ void HostServer::record_denial(const std::string& method, const std::optional<Ca
   }
 }
 
+bool HostServer::Bucket::take(std::chrono::steady_clock::time_point now, double rate,
+                              double burst) {
+  if (!started) {
+    started = true;
+    tokens = burst;
+  } else {
+    const double elapsed = std::chrono::duration<double>(now - refilled).count();
+    tokens = std::min(burst, tokens + elapsed * rate);
+  }
+  refilled = now;
+  if (tokens < 1) return false;
+  tokens -= 1;
+  return true;
+}
+
 bool HostServer::take_emit_token(const std::string& plugin_id) {
   const double rate = services_.emits_per_second;
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
-  auto [it, fresh] = emit_buckets_.try_emplace(plugin_id);
-  Bucket& b = it->second;
-  if (fresh) {
-    b.tokens = 2 * rate;
-  } else {
-    const double elapsed = std::chrono::duration<double>(now - b.refilled).count();
-    b.tokens = std::min(2 * rate, b.tokens + elapsed * rate);
+  return emit_buckets_[plugin_id].take(now, rate, 2 * rate);
+}
+
+std::optional<uint64_t> HostServer::take_log_token(const std::string& plugin_id,
+                                                   const config::LogLimits& limits) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  LogBucket& b = log_buckets_[plugin_id];
+  if (!b.bucket.take(now, limits.lines_per_second, std::max<double>(limits.burst, 1))) {
+    ++b.refused_unreported;
+    return std::nullopt;
   }
-  b.refilled = now;
-  if (b.tokens < 1) return false;
-  b.tokens -= 1;
-  return true;
+  return std::exchange(b.refused_unreported, 0);
 }
 
 }  // namespace plugvisor::host

@@ -97,13 +97,18 @@ class HostServer final : public plugvisor::host::v1::Host::Service {
   };
   // `tenant_required`: the method acts for a tenant or the outside world, so it needs a token.
   hostcall::HostResult<Call> admit(const grpc::ServerContext& ctx, const std::string& method,
-                                   const std::string& token, bool tenant_required);
+                                   const std::string& token, bool tenant_required,
+                                   bool finished_ok = false);
   // Counts the call and turns an outcome into the answer; a denial is also recorded.
   grpc::Status finish(const grpc::ServerContext& ctx, const std::string& method,
                       const hostcall::HostResult<Call>& call, const hostcall::HostStatus& outcome);
   void record_denial(const std::string& method, const std::optional<Call>& call,
                      const std::string& caller_id, const hostcall::HostError& error);
   bool take_emit_token(const std::string& plugin_id);
+  // The Log rate limit, per plugin, with the limits of its stderr capture (logs:). Returns how
+  // many lines were refused since the last one let through, or nullopt if this one is refused.
+  std::optional<uint64_t> take_log_token(const std::string& plugin_id,
+                                         const config::LogLimits& limits);
 
   // Never read: its presence makes this a "hybrid" server, whose sync handlers take requests
   // from gRPC without polling threads of their own (see the constructor).
@@ -117,8 +122,16 @@ class HostServer final : public plugvisor::host::v1::Host::Service {
   struct Bucket {
     double tokens = 0;
     std::chrono::steady_clock::time_point refilled;
+    bool started = false;
+    // Refills at `rate` per second up to `burst` (full at first), then takes one if it can.
+    bool take(std::chrono::steady_clock::time_point now, double rate, double burst);
   };
   std::map<std::string, Bucket> emit_buckets_;
+  struct LogBucket {
+    Bucket bucket;
+    uint64_t refused_unreported = 0;
+  };
+  std::map<std::string, LogBucket> log_buckets_;
 };
 
 }  // namespace plugvisor::host

@@ -31,7 +31,8 @@ InvocationRegistry::Ticket InvocationRegistry::issue(CallScope scope) {
 }
 
 hostcall::HostResult<CallScope> InvocationRegistry::resolve(const std::string& caller,
-                                                            const std::string& token) const {
+                                                            const std::string& token,
+                                                            bool finished_ok) const {
   if (token.empty()) {
     CallScope own;
     own.plugin_id = caller;
@@ -39,6 +40,14 @@ hostcall::HostResult<CallScope> InvocationRegistry::resolve(const std::string& c
   }
   std::lock_guard lock(mu_);
   auto it = scopes_.find(token);
+  if (it == scopes_.end() && finished_ok) {
+    if (auto done = finished_.find(token);
+        done != finished_.end() && done->second.plugin_id == caller) {
+      CallScope scope = done->second;
+      scope.deadline = std::chrono::steady_clock::time_point::max();  // it has answered
+      return scope;
+    }
+  }
   if (it == scopes_.end()) {
     return hostcall::denied("invocation_token", "(token)",
                             "not an invocation in flight (unknown, finished or forged)");
@@ -57,8 +66,17 @@ size_t InvocationRegistry::live() const {
 }
 
 void InvocationRegistry::revoke(const std::string& token) {
+  const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
-  scopes_.erase(token);
+  auto node = scopes_.extract(token);
+  if (node.empty()) return;
+  finished_.insert(std::move(node));
+  finished_order_.emplace_back(now, token);
+  while (finished_order_.size() > kMaxFinished ||
+         finished_order_.front().first + kFinishedGrace < now) {
+    finished_.erase(finished_order_.front().second);
+    finished_order_.pop_front();
+  }
 }
 
 }  // namespace plugvisor::host

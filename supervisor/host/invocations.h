@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -53,15 +54,26 @@ class InvocationRegistry {
   // The scope of a call from `caller` carrying `token`. An empty token is the caller's own,
   // tenant-less scope. A token that is unknown, revoked or issued to another plugin is
   // permission_denied (permission "invocation_token").
-  hostcall::HostResult<CallScope> resolve(const std::string& caller, const std::string& token) const;
+  //
+  // `finished_ok` (Log only): a token revoked within kFinishedGrace is still good, with no
+  // deadline. The SDK sends a handler's log records asynchronously, so that logging never
+  // holds up an answer; the last records of an invocation can then arrive just after it.
+  hostcall::HostResult<CallScope> resolve(const std::string& caller, const std::string& token,
+                                          bool finished_ok = false) const;
 
   size_t live() const;
+
+  static constexpr std::chrono::seconds kFinishedGrace{30};
+  static constexpr size_t kMaxFinished = 4096;
 
  private:
   void revoke(const std::string& token);
 
   mutable std::mutex mu_;
   std::map<std::string, CallScope> scopes_;
+  // Revoked tokens still good for Log, oldest first in finished_order_.
+  std::map<std::string, CallScope> finished_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> finished_order_;
 };
 
 }  // namespace plugvisor::host

@@ -5,9 +5,9 @@
 
 #include "host/invocations.h"
 
-using plugvisor::hostcall::Code;
 using plugvisor::host::CallScope;
 using plugvisor::host::InvocationRegistry;
+using plugvisor::hostcall::Code;
 
 namespace {
 
@@ -72,4 +72,36 @@ TEST_CASE("tokens are long and unpredictable") {
     seen.insert(tickets.back().token());
   }
   CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("a finished invocation's token stays good for Log only, for its own plugin only") {
+  InvocationRegistry registry;
+  std::string token;
+  {
+    auto ticket = registry.issue(scope("alpha", "tenant-a"));
+    token = ticket.token();
+  }
+  // Every other host call: refused once the invocation has answered.
+  CHECK(registry.resolve("alpha", token).error().code == Code::permission_denied);
+  // Log: its trailing records still count for the invocation, tenant and all, with no deadline.
+  auto trailing = registry.resolve("alpha", token, /*finished_ok=*/true);
+  REQUIRE(trailing.ok());
+  CHECK(trailing->invocation_id == "inv-alpha");
+  CHECK(trailing->tenant_id == "tenant-a");
+  CHECK(trailing->deadline == std::chrono::steady_clock::time_point::max());
+  CHECK(registry.resolve("beta", token, true).error().code == Code::permission_denied);
+  CHECK(registry.resolve("alpha", "it_forged", true).error().code == Code::permission_denied);
+}
+
+TEST_CASE("only the last finished tokens are remembered") {
+  InvocationRegistry registry;
+  std::string first;
+  {
+    auto ticket = registry.issue(scope("alpha", "t"));
+    first = ticket.token();
+  }
+  for (size_t i = 0; i < InvocationRegistry::kMaxFinished; ++i) {
+    registry.issue(scope("alpha", "t"));  // issued and revoked at once
+  }
+  CHECK(registry.resolve("alpha", first, true).error().code == Code::permission_denied);
 }

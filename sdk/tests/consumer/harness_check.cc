@@ -20,14 +20,17 @@ int main() {
   caller.on("response.pre_deliver", [](sdk::Context& ctx, const sdk::Json&) {
     (void)ctx.emit("plugin.someone-else.x");
     (void)ctx.fetch({.url = "https://example.com/"});  // *.example.com is below it only
+    ctx.log().warn("denied twice", {{"n", 2}});
     return sdk::Result::proceed();
   });
   sdk::testing::Harness host_harness(caller);
   host_harness.host().allow_network("*.example.com");
-  (void)host_harness.invoke("response.pre_deliver", {{"content", "hi"}});
+  const auto logged = host_harness.invoke("response.pre_deliver", {{"content", "hi"}}).logs;
   const auto denials = host_harness.host().denials();
   ok = ok && denials.size() == 2 && denials[0].permission == "events" &&
        denials[1].permission == "network";
+  ok =
+      ok && logged.size() == 1 && logged[0].message == "denied twice" && logged[0].fields["n"] == 2;
   std::cout << (ok ? "harness ok" : "harness FAILED") << "\n";
   return ok ? 0 : 1;
 }

@@ -184,6 +184,16 @@ struct ChatResponse {
   uint32_t attempts = 1;  // 1 + the supervisor's retries
 };
 
+// ---- Logs ------------------------------------------------------------------------------------
+
+// One structured log line, as Logger hands it to the host (host.v1 Log).
+struct LogRecord {
+  std::string level{};  // debug, info, warn, error
+  std::string message{};
+  Json fields = Json::object();
+  std::string invocation_id{};  // the handler's; empty outside an invocation
+};
+
 // ---- The host behind the calls -----------------------------------------------------------------
 
 // Who a call is for and until when.
@@ -220,6 +230,13 @@ class HostApi {
   // Returns the event id.
   virtual HostResult<std::string> emit(const HostCall& call, const std::string& name,
                                        const Json& payload) = 0;
+  // Takes one log record. An error means "not taken": the Logger then writes the line to stderr
+  // itself, so a host that keeps no logs (the default, for hosts written before Log) loses none.
+  virtual HostResult<void> log(const HostCall& call, LogRecord record) {
+    (void)call;
+    (void)record;
+    return HostError{HostCode::unavailable, "this host takes no logs"};
+  }
 };
 
 // A handle on one scope of the plugin's key/value state: the invocation's tenant

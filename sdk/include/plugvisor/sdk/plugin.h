@@ -29,11 +29,19 @@ using Json = nlohmann::json;
 
 enum class FailPolicy { fail_open, fail_closed };
 
-// Structured log lines go to stderr as one JSON object per line; plugvisord captures them
-// under the plugin's id.
+// Structured log lines. With a host connection they go to the supervisor as host.v1 Log
+// records, which it logs tagged with the plugin's id and the invocation the token proves; without
+// one (started by hand, an older supervisor), or when the host does not take a record, they are
+// one JSON object per line on stderr, which plugvisord captures under the plugin's id. Never
+// throws, and never keeps a handler waiting on the supervisor (see logger.cc).
 class Logger {
  public:
+  // stderr only.
   explicit Logger(std::string invocation_id = {}) : invocation_id_(std::move(invocation_id)) {}
+  // Through `host`, for `call`: its token ties the lines to the invocation (empty: the plugin's
+  // own behalf).
+  Logger(std::shared_ptr<HostApi> host, HostCall call, std::string invocation_id = {})
+      : host_(std::move(host)), call_(std::move(call)), invocation_id_(std::move(invocation_id)) {}
   void debug(const std::string& message, const Json& fields = Json::object()) const;
   void info(const std::string& message, const Json& fields = Json::object()) const;
   void warn(const std::string& message, const Json& fields = Json::object()) const;
@@ -41,6 +49,8 @@ class Logger {
 
  private:
   void write(const char* level, const std::string& message, const Json& fields) const;
+  std::shared_ptr<HostApi> host_;
+  HostCall call_;
   std::string invocation_id_;
 };
 
@@ -102,9 +112,9 @@ class Context {
   std::chrono::steady_clock::time_point deadline_;
   std::function<bool()> cancelled_by_caller_;
   const Json* settings_;
-  Logger log_;
   std::shared_ptr<HostApi> host_;
   HostCall call_;
+  Logger log_;  // after host_ and call_, which it is made from
   State state_;
 };
 
@@ -172,6 +182,9 @@ class Plugin {
   // a background thread). Usable once run() has connected to the supervisor, or inside a
   // testing::Harness; each call is bounded by kMaxHostCallTime.
   State own_state() const;
+  // A Logger on the plugin's own behalf (no invocation): for on_configure and background
+  // threads. Through the host when connected, as Context::log() is.
+  Logger log() const;
   // The host.v1 connection: run() connects fd 4, the test harness its FakeHost. Null: every
   // host call is HostCode::unavailable.
   void set_host(std::shared_ptr<HostApi> host);

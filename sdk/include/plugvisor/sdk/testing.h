@@ -23,6 +23,18 @@ struct Invocation {
   std::chrono::milliseconds timeout{1500};
 };
 
+// A line logged through the host (Context::log(), Plugin::log()), as the supervisor's Log gets
+// it: the plugin, tenant and invocation come from the call's token, not from the plugin. Fields
+// are kept as the handler gave them (on the wire, non-string values travel as JSON text).
+struct LoggedLine {
+  std::string plugin_id{};
+  std::string tenant_id{};      // "" outside an invocation
+  std::string invocation_id{};  // "" outside an invocation
+  std::string level{};          // debug, info, warn, error
+  std::string message{};
+  Json fields = Json::object();
+};
+
 struct Outcome {
   bool blocked = false;
   std::string reason;
@@ -37,6 +49,8 @@ struct Outcome {
   // The handler ran longer than Invocation::timeout: the supervisor would report TIMEOUT.
   bool timed_out = false;
   std::chrono::microseconds duration{0};
+  // What the handler logged during this invocation, in order.
+  std::vector<LoggedLine> logs;
 };
 
 // What the supervisor's catalog says about a hook, for hooks outside the default catalog.
@@ -126,10 +140,13 @@ class FakeHost {
   std::vector<SentFetch> fetches() const;  // the ones that passed every check
   std::vector<SentChat> chats() const;
   std::vector<EmittedEvent> events() const;
+  // Every line logged through this host, in order. Each is also written to stderr as the
+  // plugin's JSON line, so a test's output shows them.
+  std::vector<LoggedLine> logs() const;
   // A stored entry with its value, past every check; tenant "" is the plugin's own state.
   std::optional<StateEntry> peek_state(const std::string& plugin_id, const std::string& tenant_id,
                                        const std::string& key) const;
-  void clear_records();  // denials, fetches, chats and events (not state or configuration)
+  void clear_records();  // denials, fetches, chats, events and logs (not state or configuration)
 
   // --- Connections and tokens (the Harness does this; a test driving HostApi may too) ----------
   // The host as `plugin_id` reaches it: as over fd 4, the caller is the connection.
@@ -161,6 +178,9 @@ class FakeHost {
   Ticket issue(Scope scope);
 
  private:
+  friend class Harness;  // for one invocation's lines (Outcome::logs)
+  std::vector<LoggedLine> logs_of(const std::string& invocation_id) const;
+
   std::shared_ptr<Impl> impl_;
 };
 
