@@ -1,13 +1,14 @@
 #include "plugvisor/common/ids.h"
 
-#include <chrono>
-#include <cstring>
-#include <random>
-#include <cerrno>
-#include <cstdlib>
-
 #include <sys/random.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+
+#include "plugvisor/common/hex.h"
 #include "plugvisor/common/result.h"
 
 namespace plugvisor {
@@ -42,13 +43,7 @@ std::string secure_token() {
     }
     got += static_cast<size_t>(n);
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * sizeof bytes, '0');
-  for (size_t i = 0; i < sizeof bytes; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0xf];
-  }
-  return out;
+  return to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 int64_t unix_millis() {

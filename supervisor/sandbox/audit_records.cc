@@ -5,6 +5,8 @@
 #include <charconv>
 #include <set>
 
+#include "plugvisor/common/hex.h"
+
 namespace plugvisor::sandbox {
 namespace {
 
@@ -15,26 +17,6 @@ const std::set<std::string, std::less<>> kUntrustedStrings = {"path",  "name", "
 constexpr size_t kMaxValueBytes = 1024;
 constexpr size_t kMaxPendingEvents = 256;
 constexpr size_t kMaxDomains = 4096;
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-std::optional<std::string> from_hex(std::string_view hex) {
-  if (hex.empty() || hex.size() % 2 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = hex_value(hex[i]);
-    const int lo = hex_value(hex[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return out;
-}
 
 // Events end up in jsonb and in an operator's terminal: neither may get raw bytes from a plugin.
 std::string printable(std::string_view raw) {
@@ -102,7 +84,7 @@ std::optional<AuditRecord> parse_audit_record(std::string_view text) {
       const size_t end = rest.find(' ');
       const std::string_view raw = rest.substr(0, end);
       std::optional<std::string> decoded;
-      if (kUntrustedStrings.contains(key)) decoded = from_hex(raw);
+      if (kUntrustedStrings.contains(key) && !raw.empty()) decoded = from_hex(raw);
       value = decoded ? std::move(*decoded) : std::string(raw);
       rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
     }

@@ -14,6 +14,7 @@
 
 #include "host/state/kv_store.h"
 #include "host/state/pg_pool.h"
+#include "plugvisor/common/hex.h"
 #include "plugvisor/common/host_names.h"
 
 namespace plugvisor::host {
@@ -36,38 +37,6 @@ constexpr std::string_view kQuotaLockClass = "774051";
 #define PV_LIVE "(expires_at IS NULL OR expires_at > now())"
 #define PV_SCOPE "plugin_id = $1 AND tenant_id = $2"
 #define PV_EXPIRES_MS "floor(extract(epoch FROM expires_at) * 1000)::bigint"
-
-std::string to_hex(std::string_view bytes) {
-  static constexpr std::array<char, 16> kDigits = {'0', '1', '2', '3', '4', '5', '6', '7',
-                                                   '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 0xf]);
-  }
-  return out;
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> from_hex(std::string_view hex) {
-  if (hex.size() % 2 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = hex_digit(hex[i]);
-    const int lo = hex_digit(hex[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi << 4 | lo));
-  }
-  return out;
-}
 
 // Tells an outage (worth retrying later) from our own mistakes. A broken connection has no
 // SQLSTATE at all; 40xxx (serialisation, deadlock) is a lost race the plugin may retry.
