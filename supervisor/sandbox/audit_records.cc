@@ -50,19 +50,31 @@ std::optional<T> number(const std::map<std::string, std::string>& fields, const 
 
 }  // namespace
 
-std::optional<AuditRecord> parse_audit_record(std::string_view text) {
+namespace {
+
+// The serial of "audit(1795351600.056:4): ..." and where the fields start.
+std::optional<std::pair<uint64_t, size_t>> stamp_of(std::string_view text) {
   constexpr std::string_view kStamp = "audit(";
   if (text.substr(0, kStamp.size()) != kStamp) return std::nullopt;
   const size_t close = text.find("):");
   const size_t colon = text.rfind(':', close);
   if (close == std::string_view::npos || colon == std::string_view::npos || colon < kStamp.size())
     return std::nullopt;
-  AuditRecord rec;
-  const std::string_view serial = text.substr(colon + 1, close - colon - 1);
-  if (std::from_chars(serial.data(), serial.data() + serial.size(), rec.serial).ec != std::errc())
+  uint64_t serial = 0;
+  const std::string_view digits = text.substr(colon + 1, close - colon - 1);
+  if (std::from_chars(digits.data(), digits.data() + digits.size(), serial).ec != std::errc())
     return std::nullopt;
+  return std::pair(serial, close + 2);
+}
 
-  std::string_view rest = text.substr(close + 2);
+}  // namespace
+
+std::optional<AuditRecord> parse_audit_record(std::string_view text) {
+  const auto stamp = stamp_of(text);
+  if (!stamp) return std::nullopt;
+  AuditRecord rec;
+  rec.serial = stamp->first;
+  std::string_view rest = text.substr(stamp->second);
   while (!rest.empty()) {
     const size_t start = rest.find_first_not_of(' ');
     if (start == std::string_view::npos) break;
@@ -96,6 +108,13 @@ std::optional<AuditRecord> parse_audit_record(std::string_view text) {
 std::vector<LandlockDenial> LandlockDenialAssembler::add(int type, std::string_view text,
                                                          Clock::time_point now) {
   std::vector<LandlockDenial> out;
+  // Where the host audits other things, most records belong to no Landlock event: only the
+  // Landlock ones, and those of an event already pending, are worth parsing.
+  const bool landlock = type == kAuditLandlockAccess || type == kAuditLandlockDomain;
+  if (!landlock) {
+    const auto stamp = stamp_of(text);
+    if (!stamp || !pending_.contains(stamp->first)) return out;
+  }
   auto rec = parse_audit_record(text);
   if (!rec) return out;
   switch (type) {
