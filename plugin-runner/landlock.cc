@@ -119,7 +119,7 @@ void apply_landlock(const Spec& spec) {
   }
   // No TCP port rules: with deny_tcp every bind and connect is refused.
 
-  const uint32_t flags = abi >= 7 ? kRestrictSelfLogNewExecOn : 0;
+  const uint32_t flags = abi >= 7 && spec.landlock.log_denials ? kRestrictSelfLogNewExecOn : 0;
   if (::syscall(SYS_landlock_restrict_self, ruleset.get(), flags) != 0) {
     fail("landlock", errno, "restrict_self");
   }

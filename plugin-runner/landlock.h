@@ -17,7 +17,7 @@ int landlock_abi();
 //   root.devices: read + write of those files (/dev/null must be writable)
 // plus, from ABI 4, TCP bind and connect denied (deny_tcp), and from ABI 6 the signal and
 // abstract unix socket scopes. Paths that do not exist are skipped (e.g. an optional bind).
-// From ABI 7 denials are logged to the audit log even after the execve.
+// From ABI 7, with the spec's log_denials, denials are audit-logged even after the execve.
 void apply_landlock(const Spec& spec);
 
 }  // namespace plugvisor::runner

@@ -140,6 +140,7 @@ Spec parse(const std::string& text) {
   s.landlock.deny_tcp = value(ll, "deny_tcp", true);
   s.landlock.scope_signals = value(ll, "scope_signals", true);
   s.landlock.scope_abstract_unix = value(ll, "scope_abstract_unix", true);
+  s.landlock.log_denials = value(ll, "log_denials", false);
 
   s.allow_spawn = value(object(doc, "seccomp"), "allow_spawn", false);
 

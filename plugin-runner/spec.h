@@ -36,6 +36,9 @@ struct Rlimits {
 struct LandlockSpec {
   std::vector<std::string> ro, rw, exec;  // paths in the new root
   bool deny_tcp = true, scope_signals = true, scope_abstract_unix = true;
+  // Denials after the execve go to the audit log (ABI 7). Off unless asked for: a plugin could
+  // fill the host's audit log at will, which plugvisord allows only where that is harmless.
+  bool log_denials = false;
 };
 
 struct Mechanisms {

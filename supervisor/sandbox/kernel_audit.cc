@@ -65,12 +65,18 @@ Result<std::optional<audit_status>> request(uint16_t type, const audit_status* p
 
 }  // namespace
 
-Result<uint32_t> kernel_audit_enabled() {
+Result<KernelAuditStatus> kernel_audit_status() {
   auto reply = request(AUDIT_GET, nullptr);
   if (!reply) return reply.error();
   if (!*reply) return Error{"AUDIT_GET: no status in the kernel's reply"};
-  return (*reply)->enabled;
+  return KernelAuditStatus{(*reply)->enabled, (*reply)->failure};
 }
+
+bool landlock_denials_loggable(const Result<KernelAuditStatus>& status) {
+  return status && status->failure != kAuditFailPanic;
+}
+
+bool landlock_denials_loggable() { return landlock_denials_loggable(kernel_audit_status()); }
 
 Status set_kernel_audit_enabled(uint32_t enabled) {
   audit_status st{};

@@ -57,14 +57,17 @@ AuditStatus status_of(int landlock_abi, bool listening, const std::string& not_l
                        " does not log denials after exec (ABI 7, Linux 6.15, does)"};
   }
   if (!listening) return {false, not_listening};
-  auto enabled = kernel_audit_enabled();
-  if (!enabled) {
-    return {true,
-            "listening for landlock_denied events; whether the kernel's audit is on is "
-            "unknown (" +
-                enabled.error().message + ")"};
+  auto kernel = kernel_audit_status();
+  if (!kernel) {
+    return {false, "cannot read the kernel's audit settings (" + kernel.error().message +
+                       "), so plugins' denials are not logged"};
   }
-  if (*enabled == 0) {
+  if (kernel->failure == kAuditFailPanic) {
+    return {false,
+            "the kernel's audit panics on a lost record (auditctl -f 2), so plugins' denials are "
+            "not logged: a plugin looping on a denied call could overflow the audit backlog"};
+  }
+  if (kernel->enabled == 0) {
     return {false,
             "the kernel's audit is off, so it logs no denials (turn it on with `auditctl -e 1` "
             "or audit=1 on the kernel command line)"};

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include "sandbox/kernel_audit.h"
+#include "sandbox/landlock_audit.h"
 #include "sandbox/netns.h"
 #include "sandbox/spec.h"
 
@@ -65,10 +67,15 @@ Result<SandboxPlan> plan_sandbox(const SandboxContext& ctx, const config::Plugin
     plan.netns_fd = ctx.shared_netns_fd;
     netns = "/proc/self/fd/" + std::to_string(kRunnerNetnsFd);
   }
+  // Asked at every spawn: the operator may change the audit settings while plugvisord runs.
+  const bool log_denials =
+      ctx.mechanisms.landlock_abi >= kLandlockAbiAudit && landlock_denials_loggable();
   plan.spec_json =
-      build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, {}, env, netns}).dump();
+      build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, {}, env, netns, log_denials})
+          .dump();
   plan.spec_json_runner_joins =
-      build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, procs, env, netns}).dump();
+      build_spec(SpecInputs{plugin, ctx.mechanisms, uid, data_dir, procs, env, netns, log_denials})
+          .dump();
   return plan;
 }
 

@@ -21,12 +21,16 @@ namespace {
 class KernelAuditOn {
  public:
   KernelAuditOn() {
-    auto was = sb::kernel_audit_enabled();
+    auto was = sb::kernel_audit_status();
     if (!was) {
       why_not = was.error().message;
       return;
     }
-    if (*was != 0) {
+    if (was->failure == sb::kAuditFailPanic) {
+      why_not = "a lost audit record panics this machine, so denials are not logged";
+      return;
+    }
+    if (was->enabled != 0) {
       on = true;
       return;
     }

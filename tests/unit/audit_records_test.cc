@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "sandbox/kernel_audit.h"
+
 using namespace plugvisor::sandbox;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -124,4 +126,13 @@ TEST_CASE("the denial budget lets a burst through, then one per refill, and coun
   REQUIRE(budget.allow(7, t + 1000ms, suppressed));
   CHECK(suppressed == 2);
   CHECK_FALSE(budget.allow(7, t + 1100ms, suppressed));
+}
+
+TEST_CASE("plugins' denials are logged only where a lost audit record cannot stop the machine") {
+  using plugvisor::Error;
+  using Status = plugvisor::Result<KernelAuditStatus>;
+  CHECK(landlock_denials_loggable(Status(KernelAuditStatus{1, 1})));  // on, printk on loss
+  CHECK(landlock_denials_loggable(Status(KernelAuditStatus{0, 1})));  // off: harmless either way
+  CHECK_FALSE(landlock_denials_loggable(Status(KernelAuditStatus{1, kAuditFailPanic})));
+  CHECK_FALSE(landlock_denials_loggable(Status(Error{"AUDIT_GET: Operation not permitted", 1})));
 }
