@@ -2,27 +2,20 @@
 
 #include <string>
 
+#include "plugvisor/common/utf8.h"
+
 namespace plugvisor::hostcall {
 
 namespace {
 
 // Returns false on malformed UTF-8 or a control character (C0, DEL, C1).
 bool clean_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    uint32_t cp = len == 1 ? c : c & (0x7F >> len);
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc >> 6) != 0x2) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+  while (!s.empty()) {
+    uint32_t cp = 0;
+    const size_t len = utf8_sequence(s, cp);
+    if (len == 0) return false;
     if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0)) return false;
-    i += len;
+    s.remove_prefix(len);
   }
   return true;
 }
@@ -39,7 +32,8 @@ HostStatus check_state_prefix(std::string_view prefix) {
     return invalid("state key is " + std::to_string(prefix.size()) + " bytes; the limit is " +
                    std::to_string(kMaxStateKeyBytes));
   }
-  if (!clean_utf8(prefix)) return invalid("state key is not clean UTF-8 (or has a control character)");
+  if (!clean_utf8(prefix))
+    return invalid("state key is not clean UTF-8 (or has a control character)");
   return {};
 }
 

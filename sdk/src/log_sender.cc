@@ -1,11 +1,8 @@
 // LogSender: the bounded queue and the one thread that sends it (see log_sender.h for why).
 #include "log_sender.h"
 
-#include <algorithm>
-#include <iterator>
 #include <optional>
 #include <utility>
-#include <vector>
 
 #include "host_client.h"
 

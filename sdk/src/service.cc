@@ -4,8 +4,6 @@
 #include <exception>
 #include <limits>
 
-#include "host_client.h"
-
 namespace plugvisor::sdk::detail {
 namespace {
 
@@ -159,10 +157,9 @@ Status PluginService::invoke(grpc::ServerContext& context, const pb::InvokeReque
       handler_deadline(context.deadline(), request.timeout_ms(), std::chrono::system_clock::now(),
                        std::chrono::steady_clock::now());
   grpc::ServerContext* ctx = &context;
-  const auto host = plugin_.host();
   Context handler_context(
       std::move(ids), deadline, [ctx] { return ctx->IsCancelled(); }, &plugin_.settings(),
-      Context::Host{host, c.invocation_token()});
+      Context::Host{plugin_.host(), c.invocation_token()});
 
   Result result;
   std::optional<Status> thrown;

@@ -7,12 +7,13 @@
 #include <string>
 #include <string_view>
 
+#include "plugvisor/common/utf8.h"
+
 namespace plugvisor::store::copy_text {
 
-// `text` as valid UTF-8: every byte that does not start a well-formed sequence (overlong forms,
-// surrogates and code points past U+10FFFF included) becomes U+FFFD. A plugin's bytes end up in
-// receipts, and one invalid byte would make PostgreSQL refuse the whole batch.
-std::string valid_utf8(std::string_view text);
+// A plugin's bytes end up in receipts, and one invalid byte would make PostgreSQL refuse the
+// whole batch: Row::value() passes every value through this first (plugvisor/common/utf8.h).
+using plugvisor::valid_utf8;
 
 // One row of COPY data, appended to `out` column by column; end() closes it.
 class Row {

@@ -6,6 +6,7 @@
 #include <exception>
 #include <vector>
 
+#include "plugvisor/common/ids.h"
 #include "store/copy_text.h"
 #include "store/store_util.h"
 
@@ -185,9 +186,7 @@ bool ReceiptWriter::write_one_batch(std::unique_lock<std::mutex>& lock, Connecti
   for (size_t i = 0; i < n; ++i) batch.push_back(&queue_[i]);
   in_flight_ = n;
   lock.unlock();
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+  const int64_t now_ms = unix_millis();
   std::string rows;
   for (const dispatch::Receipt* r : batch) append_receipt(rows, *r, now_ms);
   const Status inserted = conn.copy_in(kCopyReceipts, rows);
