@@ -3,7 +3,6 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/server_posix.h>
-#include <grpcpp/support/server_interceptor.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 
 #include "host_client.h"
 #include "lifecycle.h"
+#include "plugin_server.h"
 #include "plugvisor/sdk/plugin.h"
 #include "service.h"
 #include "watchers.h"
@@ -94,36 +94,6 @@ class HostConnection {
   Plugin& plugin_;
 };
 
-// Keeps Lifecycle's count of open gRPC calls: gRPC creates a call's interceptors when the call
-// starts and destroys them once it is finished, i.e. after its answer has been sent.
-class CallCounter final : public grpc::experimental::Interceptor {
- public:
-  explicit CallCounter(detail::Lifecycle& lifecycle) : lifecycle_(lifecycle) {
-    lifecycle_.call_started();
-  }
-  ~CallCounter() override { lifecycle_.call_finished(); }
-  CallCounter(const CallCounter&) = delete;
-  CallCounter& operator=(const CallCounter&) = delete;
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    methods->Proceed();
-  }
-
- private:
-  detail::Lifecycle& lifecycle_;
-};
-
-class CallCounterFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit CallCounterFactory(detail::Lifecycle& lifecycle) : lifecycle_(lifecycle) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo*) override {
-    return new CallCounter(lifecycle_);
-  }
-
- private:
-  detail::Lifecycle& lifecycle_;
-};
-
 // Once the handlers are drained: how long the answers still being sent (the drained calls',
 // Shutdown's own) may take. The rest of the grace, and at least a second on a busy machine.
 std::chrono::steady_clock::time_point answers_deadline(const detail::Lifecycle& lifecycle) {
@@ -172,21 +142,16 @@ int serve(Plugin& plugin, int argc, char** argv) {
   detail::PluginService service(plugin, lifecycle);
 
   grpc::ServerBuilder builder;
-  builder.RegisterService(&service);
   // The supervisor enforces the payload cap; the plugin trusts its only peer.
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
-  // gRPC's sync server retires a handler thread when more than MAX_POLLERS are idle; the
-  // default (2) made a plugin under concurrent calls create and destroy a thread per call.
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
-  counters.push_back(std::make_unique<CallCounterFactory>(lifecycle));
-  builder.experimental().SetInterceptorCreators(std::move(counters));
+  detail::PluginServer plugin_server(builder, service, lifecycle);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     Logger{}.error("could not start the gRPC server");
     return 1;
   }
+  plugin_server.start();
   detail::HangupWatcher hangup(kPluginFd, lifecycle);
   // gRPC owns fd 3 from here on and closes it when the server goes away.
   grpc::AddInsecureChannelFromFd(server.get(), kPluginFd);
@@ -196,8 +161,8 @@ int serve(Plugin& plugin, int argc, char** argv) {
   const auto stop = lifecycle.wait_for_stop();
   Logger{}.info("stopping", {{"why", stop.why}, {"grace_ms", stop.grace.count()}});
   if (!lifecycle.drain()) {
-    // A handler that ignores its deadline cannot be interrupted, and the synchronous server
-    // would wait for it forever in Shutdown(); leave now so the supervisor sees a prompt exit.
+    // A handler that ignores its deadline cannot be interrupted, and stopping the server would
+    // wait for its thread forever; leave now so the supervisor sees a prompt exit.
     Logger{}.warn("grace ran out with handlers still running; exiting without them",
                   {{"in_flight", lifecycle.in_flight()}});
     std::fflush(stdout);
@@ -217,8 +182,9 @@ int serve(Plugin& plugin, int argc, char** argv) {
     Logger{}.info("the supervisor left part of what was sent unread; closing fd 3 anyway");
   }
   server->Shutdown(std::chrono::system_clock::now());
+  plugin_server.stop();
   server->Wait();
-  Logger{}.info("stopped");
+  Logger{}.info("stopped", {{"serving_threads", plugin_server.threads_started()}});
   return 0;
 }
 

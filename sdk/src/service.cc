@@ -54,9 +54,8 @@ std::chrono::steady_clock::time_point handler_deadline(
   return deadline;
 }
 
-Status PluginService::Describe(grpc::ServerContext*, const pb::DescribeRequest* request,
-                               pb::DescribeResponse* response) {
-  return guarded("Describe", [&] { return describe(*request, *response); });
+Status PluginService::Describe(const pb::DescribeRequest& request, pb::DescribeResponse& response) {
+  return guarded("Describe", [&] { return describe(request, response); });
 }
 
 Status PluginService::describe(const pb::DescribeRequest& request, pb::DescribeResponse& response) {
@@ -121,13 +120,14 @@ Status PluginService::describe(const pb::DescribeRequest& request, pb::DescribeR
   return Status::OK;
 }
 
-Status PluginService::Invoke(grpc::ServerContext* context, const pb::InvokeRequest* request,
-                             pb::InvokeResponse* response) {
-  return guarded("Invoke", [&] { return invoke(*context, *request, *response); });
+Status PluginService::Invoke(const grpc::ServerContext& context, std::function<bool()> cancelled,
+                             const pb::InvokeRequest& request, pb::InvokeResponse& response) {
+  return guarded("Invoke",
+                 [&] { return invoke(context, std::move(cancelled), request, response); });
 }
 
-Status PluginService::invoke(grpc::ServerContext& context, const pb::InvokeRequest& request,
-                             pb::InvokeResponse& response) {
+Status PluginService::invoke(const grpc::ServerContext& context, std::function<bool()> cancelled,
+                             const pb::InvokeRequest& request, pb::InvokeResponse& response) {
   // The ticket keeps this invocation listed by InFlight until the handler has returned.
   auto ticket = lifecycle_.admit(request.context().invocation_id());
   if (!ticket) return Status(StatusCode::UNAVAILABLE, "plugin is shutting down");
@@ -156,10 +156,8 @@ Status PluginService::invoke(grpc::ServerContext& context, const pb::InvokeReque
   const auto deadline =
       handler_deadline(context.deadline(), request.timeout_ms(), std::chrono::system_clock::now(),
                        std::chrono::steady_clock::now());
-  grpc::ServerContext* ctx = &context;
-  Context handler_context(
-      std::move(ids), deadline, [ctx] { return ctx->IsCancelled(); }, &plugin_.settings(),
-      Context::Host{plugin_.host(), c.invocation_token()});
+  Context handler_context(std::move(ids), deadline, cancelled, &plugin_.settings(),
+                          Context::Host{plugin_.host(), c.invocation_token()});
 
   Result result;
   std::optional<Status> thrown;
@@ -176,7 +174,8 @@ Status PluginService::invoke(grpc::ServerContext& context, const pb::InvokeReque
   if (std::chrono::steady_clock::now() >= deadline) {
     return Status(StatusCode::DEADLINE_EXCEEDED, "the handler answered after its deadline");
   }
-  if (context.IsCancelled()) return Status(StatusCode::CANCELLED, "the caller cancelled the call");
+  if (cancelled && cancelled())
+    return Status(StatusCode::CANCELLED, "the caller cancelled the call");
   if (thrown) return *thrown;
   if (result.failure()) return Status(StatusCode::UNKNOWN, *result.failure());
   if (result.blocked()) {
@@ -189,23 +188,21 @@ Status PluginService::invoke(grpc::ServerContext& context, const pb::InvokeReque
   return Status::OK;
 }
 
-Status PluginService::Shutdown(grpc::ServerContext*, const pb::ShutdownRequest* request,
-                               pb::ShutdownResponse*) {
+Status PluginService::Shutdown(const pb::ShutdownRequest& request) {
   return guarded("Shutdown", [&] {
     // Answer at once; run() drains and stops the server, which cannot happen inside a call.
     // grace_ms 0 is proto3's "unset", so it means the default rather than "abandon everything".
     const auto grace =
-        request->grace_ms() > 0 ? std::chrono::milliseconds(request->grace_ms()) : kDefaultGrace;
+        request.grace_ms() > 0 ? std::chrono::milliseconds(request.grace_ms()) : kDefaultGrace;
     lifecycle_.request_stop(grace, "Shutdown RPC");
     lifecycle_.answering_while_stopping();
     return Status::OK;
   });
 }
 
-Status PluginService::InFlight(grpc::ServerContext*, const pb::InFlightRequest*,
-                               pb::InFlightResponse* response) {
+Status PluginService::InFlight(pb::InFlightResponse& response) {
   return guarded("InFlight", [&] {
-    for (auto& id : lifecycle_.in_flight()) response->add_invocation_ids(std::move(id));
+    for (auto& id : lifecycle_.in_flight()) response.add_invocation_ids(std::move(id));
     return Status::OK;
   });
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,23 +30,22 @@ std::chrono::steady_clock::time_point handler_deadline(
     std::chrono::system_clock::time_point system_now,
     std::chrono::steady_clock::time_point steady_now);
 
-class PluginService final : public pb::Plugin::Service {
+// The answers to plugin.v1's methods; PluginServer (plugin_server.h) carries them over gRPC.
+class PluginService {
  public:
   PluginService(Plugin& plugin, Lifecycle& lifecycle) : plugin_(plugin), lifecycle_(lifecycle) {}
 
-  grpc::Status Describe(grpc::ServerContext* context, const pb::DescribeRequest* request,
-                        pb::DescribeResponse* response) override;
-  grpc::Status Invoke(grpc::ServerContext* context, const pb::InvokeRequest* request,
-                      pb::InvokeResponse* response) override;
-  grpc::Status Shutdown(grpc::ServerContext* context, const pb::ShutdownRequest* request,
-                        pb::ShutdownResponse* response) override;
-  grpc::Status InFlight(grpc::ServerContext* context, const pb::InFlightRequest* request,
-                        pb::InFlightResponse* response) override;
+  grpc::Status Describe(const pb::DescribeRequest& request, pb::DescribeResponse& response);
+  // `cancelled`: whether the caller gave up on the call (its deadline is in `context`).
+  grpc::Status Invoke(const grpc::ServerContext& context, std::function<bool()> cancelled,
+                      const pb::InvokeRequest& request, pb::InvokeResponse& response);
+  grpc::Status Shutdown(const pb::ShutdownRequest& request);
+  grpc::Status InFlight(pb::InFlightResponse& response);
 
  private:
   grpc::Status describe(const pb::DescribeRequest& request, pb::DescribeResponse& response);
-  grpc::Status invoke(grpc::ServerContext& context, const pb::InvokeRequest& request,
-                      pb::InvokeResponse& response);
+  grpc::Status invoke(const grpc::ServerContext& context, std::function<bool()> cancelled,
+                      const pb::InvokeRequest& request, pb::InvokeResponse& response);
 
   Plugin& plugin_;
   Lifecycle& lifecycle_;
