@@ -8,7 +8,7 @@ packages=(
   libboost-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libpq-dev postgresql
   libfmt-dev libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev catch2
-  libseccomp-dev libcurl4-openssl-dev libssl-dev libc-ares-dev
+  libseccomp-dev libcurl4-openssl-dev libssl-dev libc-ares-dev libgoogle-perftools-dev
   libre2-dev util-linux procps
 )
 
