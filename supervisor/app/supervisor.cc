@@ -278,7 +278,7 @@ int run_supervisor(config::SupervisorConfig config) {
   }
   env.invoke_queue = &hot_path;
   hooks_service.start(hot_path);
-  hot_path.run(config.dispatch_threads);
+  hot_path.run(config.dispatch_threads, config.dispatch_busy_poll);
   env.set_health = [&health](const std::string& id, bool serving) {
     health.set_serving(health_name(id), serving);
   };

@@ -103,8 +103,8 @@ Result<SupervisorConfig> Parser::run(const YAML::Node& root) {
   SupervisorConfig cfg;
   const Entry top{"", root.IsNull() ? YAML::Mark::null_mark() : root.Mark(), root};
   auto f = r_.map(top, {"listen", "state_dir", "runner", "plugin_dir", "log_level", "database",
-                        "receipts", "dispatch", "plugin_defaults", "hooks", "plugins",
-                        "sandbox", "secrets", "fetch", "ai"});
+                        "receipts", "dispatch", "plugin_defaults", "hooks", "plugins", "sandbox",
+                        "secrets", "fetch", "ai"});
   if (!f) return Error{r_.error_text()};
 
   set_str(*f, "listen", cfg.listen);
@@ -145,9 +145,12 @@ Result<SupervisorConfig> Parser::run(const YAML::Node& root) {
     }
   }
   if (const Entry* e = f->get("dispatch")) {
-    if (auto d = r_.map(*e, {"budget_ms", "max_payload_bytes", "threads"})) {
+    if (auto d = r_.map(*e, {"budget_ms", "max_payload_bytes", "threads", "busy_poll_us"})) {
       set_ms(*d, "budget_ms", cfg.limits.default_budget);
       set_int(*d, "threads", cfg.dispatch_threads, 1, 64);
+      int64_t busy_poll_us = cfg.dispatch_busy_poll.count();
+      set_int(*d, "busy_poll_us", busy_poll_us, 0, 10000);
+      cfg.dispatch_busy_poll = std::chrono::microseconds(busy_poll_us);
       set_int(*d, "max_payload_bytes", cfg.limits.max_payload_bytes, 1, 1LL << 30);
     }
   }

@@ -170,6 +170,9 @@ struct SupervisorConfig {
   // waits on a plugin, so one serves any number of concurrent calls. More threads take turns at
   // polling, and every turn is a wake-up on the hot path (docs/decisions.md).
   int dispatch_threads = 1;
+  // How long a dispatch thread keeps polling after its last completion before it sleeps
+  // (dispatch.busy_poll_us; 0: never). See docs/decisions.md, "busy polling".
+  std::chrono::microseconds dispatch_busy_poll{100};
   dispatch::HookCatalog catalog = dispatch::HookCatalog::defaults();
   SandboxConfig sandbox;
   std::map<std::string, SecretSource> secrets;  // by the name plugins reference

@@ -6,6 +6,7 @@
 
 #include <grpcpp/completion_queue.h>
 
+#include <chrono>
 #include <memory>
 #include <shared_mutex>
 #include <thread>
@@ -32,8 +33,11 @@ class CompletionQueueRunner {
 
   grpc::ServerCompletionQueue* cq() const { return cq_.get(); }
 
-  // Starts `threads` threads that run every completion until the queue is drained.
-  void run(int threads);
+  // Starts `threads` threads that run every completion until the queue is drained. After each
+  // completion a thread keeps polling the queue without sleeping for up to `busy_poll`: the
+  // next leg of a call (the plugin's answer, the host's next call) usually comes sooner, and a
+  // sleep and wake-up on these VMs costs more than the whole leg (docs/decisions.md).
+  void run(int threads, std::chrono::microseconds busy_poll = std::chrono::microseconds(0));
 
   // Runs `start` (which starts one operation on the queue) unless the queue is closing, since
   // gRPC forbids starting one after Shutdown(). Whether it ran.
@@ -50,7 +54,7 @@ class CompletionQueueRunner {
   void stop();
 
  private:
-  void drain();
+  void drain(std::chrono::microseconds busy_poll);
 
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   std::shared_mutex gate_;

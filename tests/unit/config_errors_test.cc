@@ -31,6 +31,8 @@ TEST_CASE("errors name the file, the key path, what is wrong and the line") {
        "(line 1)"},
       {"dispatch:\n  budget_ms: 0\n",
        "bad.yaml: dispatch.budget_ms: must be greater than 0 (line 2)"},
+      {"dispatch:\n  busy_poll_us: 20000\n",
+       "bad.yaml: dispatch.busy_poll_us: must be between 0 and 10000, not 20000 (line 2)"},
       {"dispatch:\n  max_payload_bytes: big\n",
        "bad.yaml: dispatch.max_payload_bytes: must be an integer, not 'big' (line 2)"},
       {"receipts: {queue_capacity: 5, batch_size: 10}\n",

@@ -23,7 +23,7 @@ runner: /usr/lib/plugvisor/plugvisor-runner
 log_level: debug
 database: {url: "postgresql:///pv", embedded_user: postgres, pg_bindir: /usr/lib/postgresql/15/bin}
 receipts: {queue_capacity: 100, batch_size: 10, flush_interval_ms: 50}
-dispatch: {budget_ms: 4000, max_payload_bytes: 2048, threads: 3}
+dispatch: {budget_ms: 4000, max_payload_bytes: 2048, threads: 3, busy_poll_us: 0}
 plugin_defaults:
   start_timeout_ms: 7000
   guards: {breaker_failure_threshold: 4, backoff_jitter: 0.1}
@@ -85,6 +85,7 @@ TEST_CASE("a complete config parses into the structs") {
   CHECK(c.limits.default_budget == 4000ms);
   CHECK(c.limits.max_payload_bytes == 2048);
   CHECK(c.dispatch_threads == 3);
+  CHECK(c.dispatch_busy_poll == 0us);
 
   const auto* custom = c.catalog.find("custom.hook");
   REQUIRE(custom != nullptr);
@@ -145,6 +146,7 @@ TEST_CASE("an empty file is the built-in defaults") {
   CHECK(r->plugins.empty());
   CHECK(r->catalog.all().size() == 11);
   CHECK(r->dispatch_threads == 1);
+  CHECK(r->dispatch_busy_poll == 100us);
   CHECK(r->limits.default_budget == 8000ms);
 }
 
