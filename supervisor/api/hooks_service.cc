@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <utility>
 
 #include "api/convert.h"
@@ -55,6 +56,7 @@ class DispatchCall final : public rpc::CqTag {
     if (stage_ == Stage::answering) return false;  // the answer is out (or the call is gone)
     if (!ok) return false;                         // the server is shutting down
     stage_ = Stage::dispatching;
+    in_progress_.emplace(queue_);
     post(service_, queue_);
     try {
       // The chain may finish on this thread (a refusal, no handlers) or on the queue thread
@@ -72,6 +74,7 @@ class DispatchCall final : public rpc::CqTag {
 
   void answer(Result<dispatch::DispatchResult> result) noexcept {
     stage_ = Stage::answering;
+    in_progress_.reset();
     grpc::Status status = grpc::Status::OK;
     try {
       if (!result) {
@@ -99,6 +102,7 @@ class DispatchCall final : public rpc::CqTag {
   HooksService& service_;
   rpc::CompletionQueueRunner& queue_;
   Stage stage_ = Stage::waiting;
+  std::optional<rpc::CompletionQueueRunner::Call> in_progress_;
   grpc::ServerContext ctx_;
   hv1::DispatchRequest req_;
   hv1::DispatchResponse resp_;

@@ -19,7 +19,8 @@ void CompletionQueueRunner::drain(std::chrono::microseconds busy_poll) {
   bool ok = false;
   Clock::time_point last_completion = Clock::now();
   for (;;) {
-    if (busy_poll.count() > 0 && Clock::now() - last_completion < busy_poll) {
+    if (busy_poll.count() > 0 && calls_.load(std::memory_order_relaxed) <= 1 &&
+        Clock::now() - last_completion < busy_poll) {
       // A deadline in the past makes gRPC poll its fds once without blocking.
       const auto got = cq_->AsyncNext(&tag, &ok, gpr_inf_past(GPR_CLOCK_MONOTONIC));
       if (got == grpc::CompletionQueue::SHUTDOWN) return;

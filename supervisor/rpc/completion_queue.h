@@ -6,10 +6,12 @@
 
 #include <grpcpp/completion_queue.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <shared_mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace plugvisor::rpc {
@@ -34,10 +36,29 @@ class CompletionQueueRunner {
   grpc::ServerCompletionQueue* cq() const { return cq_.get(); }
 
   // Starts `threads` threads that run every completion until the queue is drained. After each
-  // completion a thread keeps polling the queue without sleeping for up to `busy_poll`: the
-  // next leg of a call (the plugin's answer, the host's next call) usually comes sooner, and a
-  // sleep and wake-up on these VMs costs more than the whole leg (docs/decisions.md).
+  // completion a thread keeps polling the queue without sleeping for up to `busy_poll`, as long
+  // as at most one call is in progress (see Call): the next leg of a call (the plugin's answer,
+  // the host's next call) usually comes sooner, and a sleep and wake-up on these VMs costs more
+  // than the whole leg (docs/decisions.md).
   void run(int threads, std::chrono::microseconds busy_poll = std::chrono::microseconds(0));
+
+  // Marks one call in progress on the queue while it lives. With more than one, the cores are
+  // busy with their peers (plugins, callers), and a polling thread would take the CPU they
+  // need: then threads sleep between completions.
+  class Call {
+   public:
+    explicit Call(CompletionQueueRunner& queue) : count_(&queue.calls_) { count_->fetch_add(1); }
+    ~Call() {
+      if (count_ != nullptr) count_->fetch_sub(1);
+    }
+    Call(Call&& o) noexcept : count_(std::exchange(o.count_, nullptr)) {}
+    Call(const Call&) = delete;
+    Call& operator=(const Call&) = delete;
+    Call& operator=(Call&&) = delete;
+
+   private:
+    std::atomic<int>* count_;
+  };
 
   // Runs `start` (which starts one operation on the queue) unless the queue is closing, since
   // gRPC forbids starting one after Shutdown(). Whether it ran.
@@ -59,6 +80,7 @@ class CompletionQueueRunner {
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   std::shared_mutex gate_;
   bool closing_ = false;
+  std::atomic<int> calls_{0};
   std::vector<std::thread> threads_;
 };
 
