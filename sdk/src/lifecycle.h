@@ -56,7 +56,8 @@ class Lifecycle {
   // is gone when its handler returns, but its answer is sent only after that.
   void call_started();
   void call_finished();
-  // Waits until no call is open or `deadline` passes; false if calls remain.
+  // After request_stop(): waits until no call is open or `deadline` passes; false if calls
+  // remain. (Before a stop the last call does not wake the waiter.)
   bool wait_calls_finished(std::chrono::steady_clock::time_point deadline);
   // Whether answers the supervisor waits for were given during the stop (the Shutdown RPC's
   // own, a drained invocation's): then it should get to read them before fd 3 closes.

@@ -10,15 +10,23 @@ namespace {
 // supervisor's concurrent calls never wait for a re-post. The other methods are rare.
 constexpr int kInvokeSlots = 16;
 
-// How each method is requested from gRPC and answered by PluginService.
-struct InvokeMethod {
-  using Request = pb::InvokeRequest;
-  using Response = pb::InvokeResponse;
-  static constexpr int kSlots = kInvokeSlots;
-  static void request(PluginServer& s, grpc::ServerContext* ctx, Request* req,
-                      grpc::ServerAsyncResponseWriter<Response>* writer, void* tag) {
-    s.async_service().RequestInvoke(ctx, req, writer, s.cq(), s.cq(), tag);
+// How each method is requested from gRPC (`RequestFn`: the AsyncService's RequestX) and how many
+// calls of it the queue waits for at once. Each method below adds how PluginService answers it.
+template <class Req, class Resp, auto RequestFn, int Slots>
+struct AsyncMethod {
+  using Request = Req;
+  using Response = Resp;
+  static constexpr int kSlots = Slots;
+  static void request(PluginServer& s, grpc::ServerContext* ctx, Req* req,
+                      grpc::ServerAsyncResponseWriter<Resp>* writer, void* tag) {
+    (s.async_service().*RequestFn)(ctx, req, writer, s.cq(), s.cq(), tag);
   }
+};
+
+using AsyncService = pb::Plugin::AsyncService;
+
+struct InvokeMethod : AsyncMethod<pb::InvokeRequest, pb::InvokeResponse,
+                                  &AsyncService::RequestInvoke, kInvokeSlots> {
   template <class Cancelled>
   static grpc::Status answer(PluginServer& s, grpc::ServerContext& ctx, Cancelled&& cancelled,
                              const Request& req, Response& resp) {
@@ -26,14 +34,8 @@ struct InvokeMethod {
   }
 };
 
-struct DescribeMethod {
-  using Request = pb::DescribeRequest;
-  using Response = pb::DescribeResponse;
-  static constexpr int kSlots = 1;
-  static void request(PluginServer& s, grpc::ServerContext* ctx, Request* req,
-                      grpc::ServerAsyncResponseWriter<Response>* writer, void* tag) {
-    s.async_service().RequestDescribe(ctx, req, writer, s.cq(), s.cq(), tag);
-  }
+struct DescribeMethod
+    : AsyncMethod<pb::DescribeRequest, pb::DescribeResponse, &AsyncService::RequestDescribe, 1> {
   template <class Cancelled>
   static grpc::Status answer(PluginServer& s, grpc::ServerContext&, Cancelled&&, const Request& req,
                              Response& resp) {
@@ -41,14 +43,8 @@ struct DescribeMethod {
   }
 };
 
-struct ShutdownMethod {
-  using Request = pb::ShutdownRequest;
-  using Response = pb::ShutdownResponse;
-  static constexpr int kSlots = 1;
-  static void request(PluginServer& s, grpc::ServerContext* ctx, Request* req,
-                      grpc::ServerAsyncResponseWriter<Response>* writer, void* tag) {
-    s.async_service().RequestShutdown(ctx, req, writer, s.cq(), s.cq(), tag);
-  }
+struct ShutdownMethod
+    : AsyncMethod<pb::ShutdownRequest, pb::ShutdownResponse, &AsyncService::RequestShutdown, 1> {
   template <class Cancelled>
   static grpc::Status answer(PluginServer& s, grpc::ServerContext&, Cancelled&&, const Request& req,
                              Response&) {
@@ -56,14 +52,8 @@ struct ShutdownMethod {
   }
 };
 
-struct InFlightMethod {
-  using Request = pb::InFlightRequest;
-  using Response = pb::InFlightResponse;
-  static constexpr int kSlots = 1;
-  static void request(PluginServer& s, grpc::ServerContext* ctx, Request* req,
-                      grpc::ServerAsyncResponseWriter<Response>* writer, void* tag) {
-    s.async_service().RequestInFlight(ctx, req, writer, s.cq(), s.cq(), tag);
-  }
+struct InFlightMethod
+    : AsyncMethod<pb::InFlightRequest, pb::InFlightResponse, &AsyncService::RequestInFlight, 1> {
   template <class Cancelled>
   static grpc::Status answer(PluginServer& s, grpc::ServerContext&, Cancelled&&, const Request&,
                              Response& resp) {
@@ -181,11 +171,7 @@ void PluginServer::start() {
 }
 
 void PluginServer::stop() {
-  {
-    std::unique_lock lock(gate_);
-    if (closing_) return;
-    closing_ = true;
-  }
+  if (!gate_.close()) return;
   cq_->Shutdown();
   if (pool_) {
     pool_->join();

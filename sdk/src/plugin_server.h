@@ -6,9 +6,10 @@
 #include <grpcpp/server_builder.h>
 
 #include <memory>
-#include <shared_mutex>
+#include <utility>
 
 #include "lifecycle.h"
+#include "plugvisor/common/queue_gate.h"
 #include "plugvisor/plugin/v1/plugin.grpc.pb.h"
 #include "service.h"
 #include "serving_pool.h"
@@ -42,10 +43,7 @@ class PluginServer {
   // since gRPC forbids starting one after its Shutdown(). Whether it ran.
   template <class F>
   bool if_open(F&& start_op) {
-    std::shared_lock lock(gate_);
-    if (closing_) return false;
-    start_op();
-    return true;
+    return gate_.if_open(std::forward<F>(start_op));
   }
 
  private:
@@ -54,8 +52,7 @@ class PluginServer {
   Lifecycle& lifecycle_;
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   std::unique_ptr<ServingPool> pool_;
-  std::shared_mutex gate_;
-  bool closing_ = false;
+  QueueGate gate_;
 };
 
 }  // namespace plugvisor::sdk::detail

@@ -35,11 +35,7 @@ void CompletionQueueRunner::drain(std::chrono::microseconds busy_poll) {
 }
 
 void CompletionQueueRunner::stop() {
-  {
-    std::unique_lock lock(gate_);
-    if (closing_) return;
-    closing_ = true;
-  }
+  if (!gate_.close()) return;
   cq_->Shutdown();
   for (auto& t : threads_) t.join();
   threads_.clear();

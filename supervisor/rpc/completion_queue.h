@@ -9,10 +9,11 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <shared_mutex>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "plugvisor/common/queue_gate.h"
 
 namespace plugvisor::rpc {
 
@@ -64,10 +65,7 @@ class CompletionQueueRunner {
   // gRPC forbids starting one after Shutdown(). Whether it ran.
   template <class F>
   bool if_open(F&& start) {
-    std::shared_lock lock(gate_);
-    if (closing_) return false;
-    start();
-    return true;
+    return gate_.if_open(std::forward<F>(start));
   }
 
   // Closes the gate, shuts the queue down and joins the threads once it is drained. Call after
@@ -78,8 +76,7 @@ class CompletionQueueRunner {
   void drain(std::chrono::microseconds busy_poll);
 
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
-  std::shared_mutex gate_;
-  bool closing_ = false;
+  QueueGate gate_;
   std::atomic<int> calls_{0};
   std::vector<std::thread> threads_;
 };
