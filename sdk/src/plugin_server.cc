@@ -76,6 +76,8 @@ class UnaryCall {
     auto call = std::make_unique<UnaryCall>(server);
     UnaryCall* c = call.get();
     c->ctx_.AsyncNotifyWhenDone(&c->done_tag_);
+    plugvisor::tsan_handing_over(&c->main_);
+    plugvisor::tsan_handing_over(&c->done_tag_);
     if (server.if_open(
             [&] { M::request(server, &c->ctx_, &c->req_, &c->responder_, &c->main_); })) {
       call.release();  // the queue owns it now
@@ -118,6 +120,7 @@ class UnaryCall {
     }
     answering_ = true;
     // Once Finish is started, another serving thread may complete it and this call may go.
+    plugvisor::tsan_handing_over(&main_);
     if (!server_.if_open([&] { responder_.Finish(resp_, status, &main_); })) {
       server_.lifecycle().call_finished();
       release();

@@ -69,7 +69,10 @@ void ServingPool::serve(Slot& slot, bool first) {
   void* tag = nullptr;
   bool ok = false;
   if (first) {
-    while (cq_.Next(&tag, &ok)) static_cast<QueueTag*>(tag)->proceed(ok);
+    while (cq_.Next(&tag, &ok)) {
+      plugvisor::tsan_taken(tag);
+      static_cast<QueueTag*>(tag)->proceed(ok);
+    }
   } else {
     // An added thread is there for a blocked handler; once none is running it only makes the
     // threads take turns at polling, which costs a wake-up per call. It looks after each call,
@@ -77,7 +80,10 @@ void ServingPool::serve(Slot& slot, bool first) {
     for (;;) {
       const auto got = cq_.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + kSurplusIdle);
       if (got == grpc::CompletionQueue::SHUTDOWN) break;
-      if (got == grpc::CompletionQueue::GOT_EVENT) static_cast<QueueTag*>(tag)->proceed(ok);
+      if (got == grpc::CompletionQueue::GOT_EVENT) {
+        plugvisor::tsan_taken(tag);
+        static_cast<QueueTag*>(tag)->proceed(ok);
+      }
       if (!any_other_busy(slot)) break;
     }
   }

@@ -19,6 +19,8 @@
 #include <mutex>
 #include <thread>
 
+#include "plugvisor/common/queue_gate.h"
+
 namespace plugvisor::sdk::detail {
 
 // What is put on the queue as a tag. It decides on its own lifetime; it never throws.

@@ -22,7 +22,10 @@ namespace {
 class Job final : public QueueTag {
  public:
   Job(ServingPool& pool, std::function<void()> body) : pool_(pool), body_(std::move(body)) {}
-  void post(grpc::CompletionQueue& cq) { alarm_.Set(&cq, std::chrono::system_clock::now(), this); }
+  void post(grpc::CompletionQueue& cq) {
+    plugvisor::tsan_handing_over(static_cast<QueueTag*>(this));
+    alarm_.Set(&cq, std::chrono::system_clock::now(), static_cast<QueueTag*>(this));
+  }
   void proceed(bool) noexcept override {
     ServingPool::InHandler busy(pool_);
     body_();
@@ -38,10 +41,15 @@ struct QueueAndPool {
   grpc::CompletionQueue cq;
   ServingPool pool{cq, ServingPool::Options{.stuck_after = 5ms}};
   QueueAndPool() { pool.start(); }
-  ~QueueAndPool() {
+  ~QueueAndPool() { stop(); }
+  // Before the test's jobs and promises go: a serving thread may still be returning from one.
+  void stop() {
+    if (stopped) return;
+    stopped = true;
     cq.Shutdown();
     pool.join();
   }
+  bool stopped = false;
 };
 
 template <class Pred>
@@ -87,6 +95,7 @@ TEST_CASE("a blocked handler gets the queue another thread, which leaves afterwa
   ping.post(q.cq);
   CHECK(after.get_future().wait_for(10s) == std::future_status::ready);
   CHECK(q.pool.threads_started() == 2);
+  q.stop();
 }
 
 TEST_CASE("quick handlers are all served by the first thread", "[sdk][serving]") {
@@ -103,6 +112,7 @@ TEST_CASE("quick handlers are all served by the first thread", "[sdk][serving]")
   for (auto& j : jobs) j->post(q.cq);
   REQUIRE(all.get_future().wait_for(30s) == std::future_status::ready);
   CHECK(q.pool.threads_started() == 1);
+  q.stop();
 }
 
 TEST_CASE("a handler that never returns leaves the queue served", "[sdk][serving]") {
@@ -126,4 +136,5 @@ TEST_CASE("a handler that never returns leaves the queue served", "[sdk][serving
   CHECK(served.get_future().wait_for(10s) == std::future_status::ready);
   CHECK(q.pool.threads_started() >= 4);
   release.set_value();
+  q.stop();
 }

@@ -28,6 +28,7 @@ void CompletionQueueRunner::drain(std::chrono::microseconds busy_poll) {
     } else if (!cq_->Next(&tag, &ok)) {
       return;
     }
+    tsan_taken(tag);
     std::unique_ptr<CqTag> call(static_cast<CqTag*>(tag));
     if (call->proceed(ok)) call.release();  // still pending on the queue
     if (busy_poll.count() > 0) last_completion = Clock::now();

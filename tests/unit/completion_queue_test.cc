@@ -26,7 +26,12 @@ class Ticker final : public CqTag {
   Ticker(CompletionQueueRunner& q, int times, std::promise<int>& done)
       : q_(q), left_(times), done_(done) {}
   void arm() {
-    q_.if_open([&] { alarm_.Set(q_.cq(), std::chrono::system_clock::now() + 1ms, this); });
+    // Nothing of this object is touched once it is handed over: the tick may free it.
+    CompletionQueueRunner& q = q_;
+    grpc::Alarm& alarm = alarm_;
+    CqTag* tag = this;
+    plugvisor::tsan_handing_over(tag);
+    q.if_open([&] { alarm.Set(q.cq(), std::chrono::system_clock::now() + 1ms, tag); });
   }
   bool proceed(bool ok) noexcept override {
     ++seen_;

@@ -9,6 +9,20 @@
 
 namespace plugvisor {
 
+// ThreadSanitizer cannot see the synchronisation inside Debian's (uninstrumented) gRPC, so a tag
+// handed to another thread through a completion queue looks like a race. Whoever puts a tag on the
+// queue calls tsan_handing_over(tag) first; the serving thread calls tsan_taken(tag) when it gets
+// it.
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+inline void tsan_handing_over(void* tag) { __tsan_release(tag); }
+inline void tsan_taken(void* tag) { __tsan_acquire(tag); }
+#else
+inline void tsan_handing_over(void*) {}
+inline void tsan_taken(void*) {}
+#endif
+
 class QueueGate {
  public:
   // Runs `start_op` (which starts one operation on the queue) unless the gate is closed.
