@@ -31,6 +31,17 @@ std::string random_id() {
   return out;
 }
 
+std::string time_ordered_id() {
+  std::string out = random_id();
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto ms = static_cast<uint64_t>(unix_millis());
+  for (int i = 11; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = kHex[ms & 0xf];
+    ms >>= 4;
+  }
+  return out;
+}
+
 std::string secure_token() {
   unsigned char bytes[32];
   size_t got = 0;

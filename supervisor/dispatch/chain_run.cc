@@ -200,7 +200,7 @@ Result<std::unique_ptr<ChainRun>> ChainRun::start(const HookCatalog& catalog,
   }
 
   auto run = std::make_unique<ChainRun>(Key{}, *spec, clock, limits, std::move(request));
-  run->result_.dispatch_id = random_id();
+  run->result_.dispatch_id = time_ordered_id();
   run->budget_ =
       run->request_.budget > milliseconds(0) ? run->request_.budget : limits.default_budget;
   run->started_ = clock.now();

@@ -39,7 +39,7 @@ uint64_t Subscription::lost() const {
 
 store::EventRecord EventLog::emit(const std::string& plugin_id, const std::string& kind,
                                   const std::string& state, nlohmann::json detail) {
-  store::EventRecord e{random_id(), unix_millis(), plugin_id, kind, state, std::move(detail)};
+  store::EventRecord e{time_ordered_id(), unix_millis(), plugin_id, kind, state, std::move(detail)};
   spdlog::info("event plugin={} kind={}{}{} {}", plugin_id, kind, state.empty() ? "" : " state=",
                state, e.detail.dump());
   store_.append_event(e);

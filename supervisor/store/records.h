@@ -10,7 +10,7 @@
 namespace plugvisor::store {
 
 struct EventRecord {
-  std::string id;  // random_id(), assigned by whoever creates the event
+  std::string id;  // time_ordered_id(), assigned by whoever creates the event
   int64_t at_unix_ms = 0;
   std::string plugin_id;
   std::string kind;   // spawn, ready, exit, restart, state, circuit, auto_disabled, enabled, ...

@@ -103,7 +103,7 @@ void StateStore::enqueue(Op op) {
 void StateStore::append_event(EventRecord event) {
   // Id and time are fixed now, not at write time: a retry must carry the same id, and the
   // event happened now even if the database hears of it later.
-  if (event.id.empty()) event.id = random_id();
+  if (event.id.empty()) event.id = time_ordered_id();
   if (event.at_unix_ms == 0) event.at_unix_ms = unix_millis();
   enqueue([e = std::move(event)](Connection& conn) -> Status {
     auto r = conn.exec(
