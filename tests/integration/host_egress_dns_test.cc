@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "egress_rule.h"
 #include "fake_http_server.h"
 #include "host/egress/egress.h"
 #include "host/egress/resolver.h"
@@ -73,14 +74,6 @@ std::string text_of(const sockaddr_storage& s) {
 uint16_t port_of(const sockaddr_storage& s) {
   return ntohs(s.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(s).sin6_port
                                        : reinterpret_cast<const sockaddr_in&>(s).sin_port);
-}
-
-egress::NetworkRule rule(const std::string& text, bool allow_private = false) {
-  auto r = egress::parse_rule(text);
-  INFO(text);
-  REQUIRE(r.ok());
-  r->allow_private = allow_private;
-  return *r;
 }
 
 long ms_since(Steady::time_point t0) {

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "egress_rule.h"
 #include "fake_http_server.h"
 #include "host/egress/egress.h"
 
@@ -18,14 +19,6 @@ using Steady = std::chrono::steady_clock;
 namespace {
 
 constexpr const char* kToken = "s3cr3t-t0ken-value";
-
-egress::NetworkRule rule(const std::string& text, bool allow_private = false) {
-  auto r = egress::parse_rule(text);
-  INFO(text);
-  REQUIRE(r.ok());
-  r->allow_private = allow_private;
-  return *r;
-}
 
 std::string literal(const FakeHttpServer& s) {
   return "http://" + s.address() + ":" + std::to_string(s.port());
