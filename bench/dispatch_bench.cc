@@ -187,6 +187,11 @@ void latency_rows(const Paths& paths, const TempDir& tmp, const Options& o, bool
   }
 
   if (sup) {
+    if (auto tally = (*sup)->receipts(std::chrono::seconds(30))) {
+      report.receipts = *tally;
+    } else {
+      report.errors.push_back(tally.error().message);
+    }
     progress("stopping plugvisord");
     auto status = (*sup)->stop(std::chrono::seconds(60));
     if (status) {

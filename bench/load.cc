@@ -75,7 +75,10 @@ LoadStats summarise(int concurrency, const std::vector<LoadSample>& samples) {
   double seconds = 0;
   for (const auto& s : samples) {
     all.insert(all.end(), s.latencies_ns.begin(), s.latencies_ns.end());
-    seconds += std::chrono::duration<double>(s.elapsed).count();
+    const double slice_s = std::chrono::duration<double>(s.elapsed).count();
+    seconds += slice_s;
+    stats.round_calls_per_s.push_back(
+        slice_s > 0 ? static_cast<double>(s.latencies_ns.size()) / slice_s : 0);
   }
   stats.calls = all.size();
   stats.calls_per_s = seconds > 0 ? static_cast<double>(all.size()) / seconds : 0;

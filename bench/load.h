@@ -38,6 +38,8 @@ struct LoadStats {
   double p50_us = 0;
   double p99_us = 0;
   double calls_per_s = 0;
+  // calls/s of each slice, in the order measured: how far the rounds of one row spread.
+  std::vector<double> round_calls_per_s;
   // CPU time of the processes that serve the row (see Row::servers), per call; nullopt when it
   // could not be read.
   std::optional<double> server_cpu_us;

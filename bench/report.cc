@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "child.h"
@@ -90,8 +91,17 @@ std::optional<double> spawn_p50(const std::optional<SpawnStats>& s) {
 }  // namespace
 
 Goals evaluate(const Report& r) {
-  return {ratio(p50(r.dispatch_c1), p50(r.baseline_c1)),
-          ratio(rate(r.dispatch_c16), rate(r.baseline_c16))};
+  Goals g{ratio(p50(r.dispatch_c1), p50(r.baseline_c1)),
+          ratio(rate(r.dispatch_c16), rate(r.baseline_c16)),
+          {}};
+  if (r.dispatch_c16 && r.baseline_c16) {
+    const auto& d = r.dispatch_c16->round_calls_per_s;
+    const auto& b = r.baseline_c16->round_calls_per_s;
+    for (size_t i = 0; i < std::min(d.size(), b.size()); ++i) {
+      if (b[i] > 0) g.throughput_ratio_rounds.push_back(d[i] / b[i]);
+    }
+  }
+  return g;
 }
 
 FloorComparison compare_to_floor(const Report& r) {
@@ -150,6 +160,22 @@ std::string format_table(const Report& r) {
       maybe(g.throughput_ratio ? std::optional(*g.throughput_ratio * 100) : std::nullopt,
             "{:.0f}%"),
       verdict(g.throughput_ratio, g.throughput_met()));
+  if (g.throughput_ratio_rounds.size() > 1) {
+    const auto [lo, hi] =
+        std::minmax_element(g.throughput_ratio_rounds.begin(), g.throughput_ratio_rounds.end());
+    out += fmt::format("    the same, round by round ({} rounds):       {:.0f}-{:.0f}%\n",
+                       g.throughput_ratio_rounds.size(), *lo * 100, *hi * 100);
+  }
+  if (r.receipts) {
+    out += fmt::format(
+        "  plugvisord's receipts over the run: {} written, {} dropped, {} still queued\n",
+        r.receipts->written, r.receipts->dropped, r.receipts->queued);
+    if (r.receipts->dropped > 0) {
+      out +=
+          "  note: receipts were dropped, so the Dispatch rows did not pay for all of their "
+          "persistence\n";
+    }
+  }
 
   // Not a goal: how much of the gap above is plugvisord's, given what two hops cost here.
   const FloorComparison f = compare_to_floor(r);
@@ -253,7 +279,12 @@ std::string format_json(const Report& r) {
         {"dispatch_throughput_ratio_c16",
          {{"min", Goals::kMinThroughputRatio},
           {"measured", g.throughput_ratio ? json(*g.throughput_ratio) : json()},
+          {"measured_by_round", g.throughput_ratio_rounds},
           {"met", g.throughput_met()}}}}},
+      {"receipts", r.receipts ? json{{"written", r.receipts->written},
+                                     {"dropped", r.receipts->dropped},
+                                     {"queued", r.receipts->queued}}
+                              : json()},
       {"dispatch_vs_floor",
        {{"p50_ratio_c1", opt_json(f.p50_ratio)},
         {"throughput_ratio_c16", opt_json(f.throughput_ratio)},

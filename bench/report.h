@@ -9,6 +9,14 @@
 
 namespace plugvisor::bench {
 
+// plugvisord's receipt writer at the end of the request rows (admin.v1 SupervisorStatus), after
+// its queue drained: a receipt dropped is persistence work the Dispatch rows did not pay for.
+struct ReceiptTally {
+  uint64_t written = 0;
+  uint64_t dropped = 0;
+  uint64_t queued = 0;  // still waiting when the bench stopped asking
+};
+
 struct SpawnStats {
   int samples = 0;
   double p50_ms = 0;
@@ -30,6 +38,7 @@ struct Report {
   int async_relay_threads = 1;
   std::string async_relay_poll_strategy;  // "" when inherited
   std::optional<SpawnStats> spawn_baseline, spawn_plugin;
+  std::optional<ReceiptTally> receipts;
   std::optional<int> plugvisord_wait_status;
   std::vector<std::string> errors;
 };
@@ -38,6 +47,9 @@ struct Report {
 struct Goals {
   std::optional<double> p50_ratio;         // Dispatch p50 / baseline p50 at c=1; goal <= 2.3
   std::optional<double> throughput_ratio;  // Dispatch / baseline calls/s at c=16; goal >= 0.6
+  // The same ratio in each round (Dispatch's slice against the baseline's of that round): how
+  // much of a reading is the machine's weather rather than plugvisord.
+  std::vector<double> throughput_ratio_rounds;
   static constexpr double kMaxP50Ratio = 2.3;
   static constexpr double kMinThroughputRatio = 0.6;
   bool p50_met() const { return p50_ratio && *p50_ratio <= kMaxP50Ratio; }

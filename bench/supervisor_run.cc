@@ -113,6 +113,24 @@ Result<std::unique_ptr<SupervisorRun>> SupervisorRun::start(const SupervisorPath
   }
 }
 
+Result<ReceiptTally> SupervisorRun::receipts(std::chrono::seconds wait) const {
+  auto admin = av1::Admin::NewStub(channel_);
+  const auto deadline = steady_clock::now() + wait;
+  for (;;) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    av1::ListPluginsResponse resp;
+    if (auto s = admin->ListPlugins(&ctx, av1::ListPluginsRequest{}, &resp); !s.ok()) {
+      return Error{"ListPlugins for the receipt counters: " + s.error_message()};
+    }
+    const auto& sup = resp.supervisor();
+    const ReceiptTally tally{sup.receipts_written(), sup.receipts_dropped(), sup.receipts_queued()};
+    // The writer flushes every 200 ms by default; there is no event to wait on from outside.
+    if (tally.queued == 0 || steady_clock::now() >= deadline) return tally;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+}
+
 Result<int> SupervisorRun::stop(std::chrono::seconds timeout) {
   // Our channel first: an idle client connection must not be what keeps the server waiting.
   channel_.reset();

@@ -10,6 +10,7 @@
 
 #include "child.h"
 #include "plugvisor/common/result.h"
+#include "report.h"
 
 namespace plugvisor::bench {
 
@@ -34,6 +35,9 @@ class SupervisorRun {
   const std::string& log_path() const { return log_path_; }
   std::string database() const { return database_; }
   pid_t pid() const { return process_.pid(); }
+
+  // The receipt writer's counters, once its queue is empty (or `wait` has passed).
+  Result<ReceiptTally> receipts(std::chrono::seconds wait) const;
 
   // SIGTERM and wait; plugvisord's wait status, or an error if it did not exit in time.
   Result<int> stop(std::chrono::seconds timeout);
