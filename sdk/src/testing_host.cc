@@ -92,7 +92,8 @@ std::string random_hex() {
 hostcall::HostResult<FakeHost::Scope> FakeHost::Impl::resolve(const std::string& caller,
                                                               const HostCall& call,
                                                               bool needs_invocation,
-                                                              const char* what) const {
+                                                              const char* what,
+                                                              bool finished_ok) const {
   if (call.invocation_token.empty()) {
     if (needs_invocation) {
       return hostcall::denied("invocation_token", "(none)",
@@ -101,6 +102,12 @@ hostcall::HostResult<FakeHost::Scope> FakeHost::Impl::resolve(const std::string&
     return Scope{caller, {}, {}};
   }
   auto it = tokens.find(call.invocation_token);
+  if (it == tokens.end() && finished_ok) {
+    if (auto done = finished.find(call.invocation_token);
+        done != finished.end() && done->second.plugin_id == caller) {
+      return done->second;
+    }
+  }
   // One message for unknown, revoked and another plugin's tokens, as the supervisor's: a
   // caller learns nothing about other plugins' invocations.
   if (it == tokens.end() || it->second.plugin_id != caller) {
@@ -108,6 +115,19 @@ hostcall::HostResult<FakeHost::Scope> FakeHost::Impl::resolve(const std::string&
                             "not an invocation in flight (unknown, finished or forged)");
   }
   return it->second;
+}
+
+void FakeHost::Impl::revoke(const std::string& token) {
+  auto node = tokens.extract(token);
+  if (node.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  finished.insert(std::move(node));
+  finished_order.emplace_back(now, token);
+  while (finished_order.size() > kMaxFinished ||
+         finished_order.front().first + kFinishedGrace < now) {
+    finished.erase(finished_order.front().second);
+    finished_order.pop_front();
+  }
 }
 
 HostError FakeHost::Impl::fail(const std::string& caller, const hostcall::HostError& error) {
@@ -183,7 +203,7 @@ HostResult<void> FakeHost::Impl::log(const std::string& caller, const HostCall& 
   {
     std::lock_guard lock(mu);
     // Log needs no invocation, but a token it is given must be good, as everywhere else.
-    auto scope = resolve(caller, call, /*needs_invocation=*/false, "Log");
+    auto scope = resolve(caller, call, /*needs_invocation=*/false, "Log", /*finished_ok=*/true);
     if (!scope) return fail(caller, scope.error());
     record.invocation_id = scope->invocation_id;
     logs.push_back({caller, scope->tenant_id, scope->invocation_id, record.level, record.message,
@@ -341,7 +361,7 @@ FakeHost::Ticket& FakeHost::Ticket::operator=(Ticket&& other) noexcept {
 void FakeHost::Ticket::reset() {
   if (impl_) {
     std::lock_guard lock(impl_->mu);
-    impl_->tokens.erase(token_);
+    impl_->revoke(token_);
   }
   impl_.reset();
   token_.clear();

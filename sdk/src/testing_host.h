@@ -3,6 +3,7 @@
 // the supervisor's answer; the checks themselves are common/'s, shared with the supervisor.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -48,8 +49,14 @@ struct FakeHost::Impl {
   // --- helpers, called with mu held -----------------------------------------------------------
   // The scope a call is for, as the supervisor's invocation registry resolves it. Fetch, AI and
   // events need an invocation; state also accepts the empty token (the plugin's own scope).
+  // `finished_ok` (Log only), as the supervisor's: a token revoked within kFinishedGrace is
+  // still good, because the SDK sends log records asynchronously and an invocation's last ones
+  // can arrive just after it answered.
   hostcall::HostResult<Scope> resolve(const std::string& caller, const HostCall& call,
-                                      bool needs_invocation, const char* what) const;
+                                      bool needs_invocation, const char* what,
+                                      bool finished_ok = false) const;
+  // Called when a Ticket goes: the token moves to `finished`, oldest entries leave.
+  void revoke(const std::string& token);
   // Converts, and records a denial, as the supervisor does for every permission_denied.
   HostError fail(const std::string& caller, const hostcall::HostError& error);
   int64_t now_unix_ms() const;
@@ -70,6 +77,11 @@ struct FakeHost::Impl {
 
   std::map<std::string, Scope> tokens;
   uint64_t next_token = 0;
+  // The supervisor's limits (supervisor/host/invocations.h).
+  static constexpr std::chrono::seconds kFinishedGrace{30};
+  static constexpr size_t kMaxFinished = 4096;
+  std::map<std::string, Scope> finished;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> finished_order;
   Scoped state;
   uint64_t next_event = 0;
 

@@ -273,6 +273,37 @@ TEST_CASE("A token is good only while its invocation runs, and only for its plug
   CHECK_THAT(denials[0].message, Catch::Contains("not an invocation in flight"));
 }
 
+TEST_CASE("An invocation's late log lines are taken, as by the supervisor, and nothing else is",
+          "[sdk][host]") {
+  // The SDK sends log records asynchronously, so the last ones of a handler can reach the host
+  // just after the invocation answered; the supervisor takes them for kFinishedGrace.
+  std::string token;
+  std::string invocation_id;
+  Probe p([&](sdk::Context& ctx) {
+    token = ctx.invocation_token();
+    invocation_id = ctx.ids().invocation_id;
+  });
+  Harness h(p.plugin);
+  run(h);
+  REQUIRE_FALSE(token.empty());
+
+  auto own = h.host().connect("probe");
+  REQUIRE(own->log({token, {}}, {"info", "late line", Json::object(), invocation_id}).ok());
+  const auto logs = h.host().logs();
+  REQUIRE_FALSE(logs.empty());
+  CHECK(logs.back().message == "late line");
+  CHECK(logs.back().invocation_id == invocation_id);
+  CHECK(logs.back().tenant_id == "tenant-a");
+
+  // Only Log, and only on the plugin's own connection.
+  CHECK(own->state_get({token, {}}, "k").error().code == HostCode::permission_denied);
+  auto thief = h.host().connect("thief");
+  CHECK(thief->log({token, {}}, {"info", "not mine", Json::object(), {}}).error().code ==
+        HostCode::permission_denied);
+  CHECK(own->log({"it_forged", {}}, {"info", "forged", Json::object(), {}}).error().code ==
+        HostCode::permission_denied);
+}
+
 TEST_CASE("AI chat needs the permission and answers from the script", "[sdk][host]") {
   std::vector<sdk::HostResult<sdk::ChatResponse>> got;
   Probe p([&](sdk::Context& ctx) {
