@@ -103,9 +103,9 @@ hostcall::HostResult<FakeHost::Scope> FakeHost::Impl::resolve(const std::string&
   }
   auto it = tokens.find(call.invocation_token);
   if (it == tokens.end() && finished_ok) {
-    if (auto done = finished.find(call.invocation_token);
-        done != finished.end() && done->second.plugin_id == caller) {
-      return done->second;
+    if (const Scope* done = finished.find(call.invocation_token);
+        done != nullptr && done->plugin_id == caller) {
+      return *done;
     }
   }
   // One message for unknown, revoked and another plugin's tokens, as the supervisor's: a
@@ -120,14 +120,7 @@ hostcall::HostResult<FakeHost::Scope> FakeHost::Impl::resolve(const std::string&
 void FakeHost::Impl::revoke(const std::string& token) {
   auto node = tokens.extract(token);
   if (node.empty()) return;
-  const auto now = std::chrono::steady_clock::now();
-  finished.insert(std::move(node));
-  finished_order.emplace_back(now, token);
-  while (finished_order.size() > kMaxFinished ||
-         finished_order.front().first + kFinishedGrace < now) {
-    finished.erase(finished_order.front().second);
-    finished_order.pop_front();
-  }
+  finished.add(std::move(node.key()), std::move(node.mapped()));
 }
 
 HostError FakeHost::Impl::fail(const std::string& caller, const hostcall::HostError& error) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "plugvisor/common/egress_rules.h"
+#include "plugvisor/common/finished_tokens.h"
 #include "plugvisor/common/host_error.h"
 #include "plugvisor/sdk/testing.h"
 
@@ -49,9 +50,8 @@ struct FakeHost::Impl {
   // --- helpers, called with mu held -----------------------------------------------------------
   // The scope a call is for, as the supervisor's invocation registry resolves it. Fetch, AI and
   // events need an invocation; state also accepts the empty token (the plugin's own scope).
-  // `finished_ok` (Log only), as the supervisor's: a token revoked within kFinishedGrace is
-  // still good, because the SDK sends log records asynchronously and an invocation's last ones
-  // can arrive just after it answered.
+  // `finished_ok` (Log only), as the supervisor's: a token revoked within FinishedTokens::kGrace
+  // is still good (see plugvisor/common/finished_tokens.h).
   hostcall::HostResult<Scope> resolve(const std::string& caller, const HostCall& call,
                                       bool needs_invocation, const char* what,
                                       bool finished_ok = false) const;
@@ -77,11 +77,7 @@ struct FakeHost::Impl {
 
   std::map<std::string, Scope> tokens;
   uint64_t next_token = 0;
-  // The supervisor's limits (supervisor/host/invocations.h).
-  static constexpr std::chrono::seconds kFinishedGrace{30};
-  static constexpr size_t kMaxFinished = 4096;
-  std::map<std::string, Scope> finished;
-  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> finished_order;
+  FinishedTokens<Scope> finished;  // revoked tokens still good for Log, as in plugvisord
   Scoped state;
   uint64_t next_event = 0;
 

@@ -41,9 +41,9 @@ hostcall::HostResult<CallScope> InvocationRegistry::resolve(const std::string& c
   std::lock_guard lock(mu_);
   auto it = scopes_.find(token);
   if (it == scopes_.end() && finished_ok) {
-    if (auto done = finished_.find(token);
-        done != finished_.end() && done->second.plugin_id == caller) {
-      CallScope scope = done->second;
+    if (const CallScope* done = finished_.find(token);
+        done != nullptr && done->plugin_id == caller) {
+      CallScope scope = *done;
       scope.deadline = std::chrono::steady_clock::time_point::max();  // it has answered
       return scope;
     }
@@ -66,17 +66,10 @@ size_t InvocationRegistry::live() const {
 }
 
 void InvocationRegistry::revoke(const std::string& token) {
-  const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
   auto node = scopes_.extract(token);
   if (node.empty()) return;
-  finished_.insert(std::move(node));
-  finished_order_.emplace_back(now, token);
-  while (finished_order_.size() > kMaxFinished ||
-         finished_order_.front().first + kFinishedGrace < now) {
-    finished_.erase(finished_order_.front().second);
-    finished_order_.pop_front();
-  }
+  finished_.add(std::move(node.key()), std::move(node.mapped()));
 }
 
 }  // namespace plugvisor::host

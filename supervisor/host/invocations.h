@@ -4,11 +4,11 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
+#include "plugvisor/common/finished_tokens.h"
 #include "plugvisor/common/host_error.h"
 
 namespace plugvisor::host {
@@ -63,8 +63,8 @@ class InvocationRegistry {
 
   size_t live() const;
 
-  static constexpr std::chrono::seconds kFinishedGrace{30};
-  static constexpr size_t kMaxFinished = 4096;
+  static constexpr auto kFinishedGrace = FinishedTokens<CallScope>::kGrace;
+  static constexpr size_t kMaxFinished = FinishedTokens<CallScope>::kMax;
 
  private:
   void revoke(const std::string& token);
@@ -73,9 +73,7 @@ class InvocationRegistry {
   // kMaxFinished random 67-character tokens showed up in the dispatch path's profile.
   mutable std::mutex mu_;
   std::unordered_map<std::string, CallScope> scopes_;
-  // Revoked tokens still good for Log, oldest first in finished_order_.
-  std::unordered_map<std::string, CallScope> finished_;
-  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> finished_order_;
+  FinishedTokens<CallScope> finished_;  // revoked tokens still good for Log
 };
 
 }  // namespace plugvisor::host
