@@ -35,3 +35,13 @@ TEST_CASE("Adding prunes what is past the grace and keeps at most kMax", "[unit]
   CHECK(full.find("it_1", t0) != nullptr);
   CHECK(full.find("it_" + std::to_string(Tokens::kMax), t0) != nullptr);
 }
+
+TEST_CASE("A token added again outlives its first entry's slot", "[unit][tokens]") {
+  Tokens tokens;
+  const auto t0 = Tokens::Clock::now();
+  tokens.add("it_a", "first", t0);
+  tokens.add("it_a", "second", t0 + 20s);
+  tokens.add("it_b", "b", t0 + 40s);  // prunes the first slot of it_a, not its second entry
+  REQUIRE(tokens.find("it_a", t0 + 40s) != nullptr);
+  CHECK(*tokens.find("it_a", t0 + 40s) == "second");
+}

@@ -26,7 +26,11 @@ class FinishedTokens {
     order_.emplace_back(now, token);
     scopes_.insert_or_assign(std::move(token), Entry{now, std::move(scope)});
     while (order_.size() > kMax || order_.front().first + kGrace < now) {
-      scopes_.erase(order_.front().second);
+      // Only the entry this order slot was made for: a token added again has a newer one.
+      const auto& [revoked, key] = order_.front();
+      if (auto it = scopes_.find(key); it != scopes_.end() && it->second.revoked == revoked) {
+        scopes_.erase(it);
+      }
       order_.pop_front();
     }
   }
