@@ -175,6 +175,18 @@ void ReceiptWriter::loop() {
   }
 }
 
+void ReceiptWriter::release_front(std::unique_lock<std::mutex>& lock, size_t n) {
+  // Moved out under the lock (pointer swaps), freed outside it: submit() on the dispatch path
+  // waits for mu_, and freeing a batch's strings takes longer than moving them.
+  std::vector<dispatch::Receipt> done(
+      std::make_move_iterator(queue_.begin()),
+      std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+  lock.unlock();
+  done.clear();
+  lock.lock();
+}
+
 bool ReceiptWriter::write_one_batch(std::unique_lock<std::mutex>& lock, Connection& conn) {
   const size_t n = std::min(queue_.size(), config_.batch_size);
   // The batch stays at the front of the queue while it is written: submit() only appends, and
@@ -193,9 +205,9 @@ bool ReceiptWriter::write_one_batch(std::unique_lock<std::mutex>& lock, Connecti
   lock.lock();
   in_flight_ = 0;
   if (inserted.ok()) {
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-    written_ += n;
+    written_ += n;  // before the erase: stats() counts each receipt as queued or written
     drop_logged_ = false;
+    release_front(lock, n);
     drained_.notify_all();
     return true;
   }
@@ -203,8 +215,8 @@ bool ReceiptWriter::write_one_batch(std::unique_lock<std::mutex>& lock, Connecti
     // Retrying a batch the database refuses would block every receipt behind it.
     spdlog::error("receipt writer: dropping {} receipts the database refused: {}", n,
                   inserted.error().message);
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     dropped_ += n;
+    release_front(lock, n);
     drained_.notify_all();
     return true;
   }

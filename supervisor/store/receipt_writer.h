@@ -47,6 +47,9 @@ class ReceiptWriter final : public dispatch::ReceiptSink {
   // Writes the oldest batch (called with mu_ held, releases it around the INSERT). Returns
   // false if the database is away (the batch stays queued).
   bool write_one_batch(std::unique_lock<std::mutex>& lock, Connection& conn);
+  // Removes the oldest n receipts (mu_ held on entry and on return; their memory is freed
+  // with it let go).
+  void release_front(std::unique_lock<std::mutex>& lock, size_t n);
   void note_outage(const std::string& why);  // warns once per outage
 
   std::string url_;
